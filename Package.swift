@@ -1,0 +1,75 @@
+// swift-tools-version: 6.1
+// ToonDB: a log-structured key-value storage node for LLM context retrieval.
+//
+// Layers, bottom to top (a write travels up this list):
+//   CToonDBChecksum, CToonDBURing  C shims (CRC32C with SSE4.2, an opaque liburing handle)
+//   ToonDBIO                        files and the I/O backends (io_uring, POSIX) behind one protocol
+//   ToonDBFormat                    encodings shared by every on-disk format, StorageError
+//   ToonDBWAL                       write-ahead log segments: records, writer, reader, recovery
+//   ToonDBTable                     SSTables: blocks, bloom filter, builder, reader, block cache
+//   ToonDBEngine                    memtable, manifest, compaction, MVCC transactions, Database
+//   ToonDBConfig                    node configuration (TOML) to engine options
+//   ToonDBCLI (toondb)              the command-line tool
+import PackageDescription
+
+let package = Package(
+    name: "ToonDB",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "toondb", targets: ["ToonDBCLI"]),
+        .library(name: "ToonDBEngine", targets: ["ToonDBEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // C shims: never public API.
+        .target(name: "CToonDBChecksum"),
+        .target(name: "CToonDBURing", linkerSettings: [.linkedLibrary("uring")]),
+
+        .target(name: "ToonDBIO", dependencies: [
+            "CToonDBURing",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ToonDBFormat", dependencies: ["CToonDBChecksum", "ToonDBIO"]),
+        .target(name: "ToonDBWAL", dependencies: ["ToonDBFormat", "ToonDBIO"]),
+        .target(name: "ToonDBTable", dependencies: ["ToonDBFormat", "ToonDBIO"]),
+        .target(name: "ToonDBEngine", dependencies: [
+            "ToonDBFormat", "ToonDBIO", "ToonDBWAL", "ToonDBTable",
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ToonDBConfig", dependencies: [
+            "ToonDBEngine",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .executableTarget(name: "ToonDBCLI", dependencies: [
+            "ToonDBEngine", "ToonDBConfig",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Spawned by the crash tests: ingests with concurrent committers, reports every ack.
+        .executableTarget(name: "toondb-crash-writer", dependencies: ["ToonDBEngine"], path: "Sources/ToonDBCrashWriter"),
+        .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine"]),
+
+        .testTarget(name: "ToonDBIOTests", dependencies: ["ToonDBIO", "ToonDBTestSupport"]),
+        .testTarget(name: "ToonDBFormatTests", dependencies: ["ToonDBFormat"]),
+        .testTarget(name: "ToonDBWALTests", dependencies: ["ToonDBWAL", "ToonDBTestSupport"]),
+        .testTarget(name: "ToonDBTableTests", dependencies: ["ToonDBTable", "ToonDBTestSupport"]),
+        .testTarget(name: "ToonDBEngineTests", dependencies: ["ToonDBEngine", "ToonDBTestSupport", "toondb-crash-writer"]),
+        .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
+    ]
+)
+
+// Swift 6 language mode (strict concurrency) everywhere; release builds of the engine
+// are optimised for speed.
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.swiftLanguageMode(.v6))
+    if target.name.hasPrefix("C") == false {
+        target.swiftSettings = settings
+    }
+}
