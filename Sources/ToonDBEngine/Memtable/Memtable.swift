@@ -1,0 +1,214 @@
+import Atomics
+import ToonDBFormat
+
+/// What a memtable or table holds for a user key at a snapshot.
+enum VersionLookup {
+    case notFound
+    case value([UInt8], lsn: LSN)
+    case deleted(lsn: LSN)
+}
+
+/// The in-memory write buffer: a skiplist of MVCC versions ordered by internal key.
+///
+/// Concurrency: exactly one writer at a time (the group-commit leader, or recovery) calls
+/// ``insert(_:lsn:)``; any number of readers search and iterate concurrently without locks.
+/// A node is fully written before a release store links it in, and readers follow links with
+/// acquire loads, so a reader sees either the old list or the new node complete (the LevelDB
+/// skiplist design). Nodes are never removed; the arena is freed with the memtable.
+///
+/// Node layout in the arena (8-byte aligned):
+/// `ikey_len u32 | value_len u32 | height u32 | pad u32 | next[height] (8 bytes each) | internal key | value`
+final class Memtable: @unchecked Sendable {
+    static let maxHeight = 12
+    private static let nextOffset = 16
+
+    private let arena = Arena()
+    private let head: UnsafeMutableRawPointer
+    private let currentHeight = ManagedAtomic<Int>(1)
+    private let entries = ManagedAtomic<Int>(0)
+    private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// Scratch for inserts (single writer), so an insert allocates nothing but its node.
+    private var previous: [UnsafeMutableRawPointer] = []
+    /// Identifies the memtable in logs and for flush bookkeeping.
+    let id: UInt64
+    /// The largest LSN inserted (written by the single writer, read after it publishes).
+    private let largestLSN = ManagedAtomic<UInt64>(0)
+
+    init(id: UInt64) {
+        self.id = id
+        head = arena.allocate(Self.nextOffset + 8 * Self.maxHeight)
+        head.storeBytes(of: 0, as: UInt64.self)
+        head.storeBytes(of: UInt32(Self.maxHeight), toByteOffset: 8, as: UInt32.self)
+        for level in 0..<Self.maxHeight { Self.initializeLink(head, level) }
+    }
+
+    /// Bytes of memory held (arena blocks).
+    var memoryUsage: Int { arena.memoryUsage }
+    var count: Int { entries.load(ordering: .relaxed) }
+    var isEmpty: Bool { count == 0 }
+    var maxLSN: LSN { largestLSN.load(ordering: .acquiring) }
+
+    // MARK: node access
+
+    @inline(__always) private static func link(_ node: UnsafeMutableRawPointer, _ level: Int) -> UnsafeAtomic<UInt> {
+        UnsafeAtomic<UInt>(at: (node + nextOffset + 8 * level).assumingMemoryBound(to: UnsafeAtomic<UInt>.Storage.self))
+    }
+
+    private static func initializeLink(_ node: UnsafeMutableRawPointer, _ level: Int) {
+        (node + nextOffset + 8 * level).bindMemory(to: UnsafeAtomic<UInt>.Storage.self, capacity: 1)
+            .initialize(to: UnsafeAtomic<UInt>.Storage(0))
+    }
+
+    @inline(__always) static func next(_ node: UnsafeMutableRawPointer, _ level: Int) -> UnsafeMutableRawPointer? {
+        UnsafeMutableRawPointer(bitPattern: link(node, level).load(ordering: .acquiring))
+    }
+
+    @inline(__always) private static func setNext(_ node: UnsafeMutableRawPointer, _ level: Int, _ target: UnsafeMutableRawPointer?) {
+        link(node, level).store(UInt(bitPattern: target), ordering: .releasing)
+    }
+
+    @inline(__always) static func key(_ node: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
+        let length = Int(node.load(as: UInt32.self))
+        let height = Int(node.load(fromByteOffset: 8, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height, count: length)
+    }
+
+    @inline(__always) static func value(_ node: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
+        let keyLength = Int(node.load(as: UInt32.self))
+        let valueLength = Int(node.load(fromByteOffset: 4, as: UInt32.self))
+        let height = Int(node.load(fromByteOffset: 8, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height + keyLength, count: valueLength)
+    }
+
+    var first: UnsafeMutableRawPointer? { Self.next(head, 0) }
+
+    // MARK: writing (single writer)
+
+    private func randomHeight() -> Int {
+        var height = 1
+        while height < Self.maxHeight {
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            if random & 3 != 0 { break }  // each level with probability 1/4
+            height += 1
+        }
+        return height
+    }
+
+    /// Adds every operation of `batch` with version `lsn`. A batch holds each key at most once.
+    func insert(_ batch: WriteBatch, lsn: LSN) {
+        for op in batch.operations {
+            op.key.withUnsafeBytes { key in
+                op.value.withUnsafeBytes { value in insert(key: key, lsn: lsn, kind: op.kind, value: value) }
+            }
+        }
+        largestLSN.store(max(lsn, largestLSN.load(ordering: .relaxed)), ordering: .releasing)
+    }
+
+    func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer) {
+        let height = randomHeight()
+        let internalKeyLength = key.count + 8
+        let node = arena.allocate(Self.nextOffset + 8 * height + internalKeyLength + value.count)
+        node.storeBytes(of: UInt32(internalKeyLength), as: UInt32.self)
+        node.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
+        node.storeBytes(of: UInt32(height), toByteOffset: 8, as: UInt32.self)
+        let keyStart = node + Self.nextOffset + 8 * height
+        if key.count > 0 { keyStart.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        (keyStart + key.count).storeBytes(of: InternalKey.trailer(lsn, kind).littleEndian, as: UInt64.self)
+        if value.count > 0 { (keyStart + internalKeyLength).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+
+        if previous.isEmpty { previous = Array(repeating: head, count: Self.maxHeight) }
+        let searchKey = UnsafeRawBufferPointer(start: keyStart, count: internalKeyLength)
+        _ = findGreaterOrEqual(searchKey, previous: &previous)
+        let current = currentHeight.load(ordering: .relaxed)
+        if height > current {
+            // New levels start at the head; readers that see the old height simply skip them.
+            currentHeight.store(height, ordering: .relaxed)
+        }
+        for level in 0..<height {
+            Self.initializeLink(node, level)
+            Self.link(node, level).store(UInt(bitPattern: Self.next(previous[level], level)), ordering: .relaxed)
+            Self.setNext(previous[level], level, node)
+        }
+        entries.wrappingIncrement(ordering: .relaxed)
+    }
+
+    // MARK: reading (any thread)
+
+    /// The first node whose internal key is >= `target`, recording the last node before it on
+    /// each level when `previous` is given.
+    private func findGreaterOrEqual(_ target: UnsafeRawBufferPointer, previous: inout [UnsafeMutableRawPointer]) -> UnsafeMutableRawPointer? {
+        var node = head
+        var level = currentHeight.load(ordering: .relaxed) - 1
+        while true {
+            let next = Self.next(node, level)
+            if let next, InternalKey.compare(Self.key(next), target) < 0 {
+                node = next
+            } else {
+                previous[level] = node
+                if level == 0 { return next }
+                level -= 1
+            }
+        }
+    }
+
+    func seek(_ target: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
+        var node = head
+        var level = currentHeight.load(ordering: .relaxed) - 1
+        while true {
+            let next = Self.next(node, level)
+            if let next, InternalKey.compare(Self.key(next), target) < 0 {
+                node = next
+            } else {
+                if level == 0 { return next }
+                level -= 1
+            }
+        }
+    }
+
+    /// The newest version of `userKey` with LSN <= `snapshot`.
+    func get(_ userKey: [UInt8], snapshot: LSN) -> VersionLookup {
+        withLookupKey(userKey, snapshot) { target in
+            guard let node = seek(target) else { return .notFound }
+            let found = Self.key(node)
+            guard compareBytes(InternalKey.userKey(found), InternalKey.userKey(target)) == 0 else { return .notFound }
+            let trailer = InternalKey.trailer(of: found)
+            let lsn = trailer >> 8
+            if UInt8(truncatingIfNeeded: trailer) == ValueKind.deletion.rawValue { return .deleted(lsn: lsn) }
+            return .value([UInt8](Self.value(node)), lsn: lsn)
+        }
+    }
+
+    func makeIterator() -> MemtableIterator { MemtableIterator(self) }
+}
+
+/// Builds, on the stack, the internal key that sorts at or before every version of `userKey`
+/// visible at `snapshot`: trailer `snapshot << 8 | value`, the largest trailer an LSN-`snapshot`
+/// version can have, so seeking to it lands on the newest version with LSN <= `snapshot`.
+@inline(__always)
+func withLookupKey<R>(_ userKey: [UInt8], _ snapshot: LSN, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    withUnsafeTemporaryAllocation(byteCount: userKey.count + 8, alignment: 8) { buffer in
+        userKey.withUnsafeBytes { key in
+            if key.count > 0 { buffer.baseAddress!.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        }
+        (buffer.baseAddress! + userKey.count).storeBytes(
+            of: InternalKey.trailer(min(snapshot, InternalKey.maxLSN), .value).littleEndian, as: UInt64.self)
+        return body(UnsafeRawBufferPointer(buffer))
+    }
+}
+
+/// Walks a memtable in internal-key order; keeps the memtable alive.
+final class MemtableIterator: InternalIterator {
+    private let memtable: Memtable
+    private var node: UnsafeMutableRawPointer?
+
+    init(_ memtable: Memtable) { self.memtable = memtable }
+
+    var isValid: Bool { node != nil }
+    func seekToFirst() { node = memtable.first }
+    func seek(_ target: [UInt8]) { node = target.withUnsafeBytes { memtable.seek($0) } }
+    func next() { node = node.flatMap { Memtable.next($0, 0) } }
+    var key: UnsafeRawBufferPointer { Memtable.key(node!) }
+    var value: UnsafeRawBufferPointer { Memtable.value(node!) }
+}

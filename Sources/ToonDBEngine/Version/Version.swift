@@ -1,0 +1,75 @@
+import ToonDBFormat
+
+/// An immutable snapshot of which tables are live, by level.
+///
+/// Level 0 holds flushed memtables, which may overlap; they are kept newest first. Levels 1 and
+/// up hold tables with disjoint key ranges sorted by key, and a user key's versions never span
+/// two tables of one level (compaction cuts tables only between user keys). So for any key the
+/// newest versions are found first by searching memtables, then level 0 newest first, then one
+/// table per deeper level.
+final class Version: Sendable {
+    let levels: [[FileMetadata]]
+
+    init(levels: [[FileMetadata]] = Array(repeating: [], count: VersionSet.levelCount)) {
+        self.levels = levels
+    }
+
+    var tableCount: Int { levels.reduce(0) { $0 + $1.count } }
+    func bytes(atLevel level: Int) -> Int64 { levels[level].reduce(0) { $0 + $1.size } }
+    var allTables: [FileMetadata] { levels.flatMap { $0 } }
+
+    /// A new version with `edit` applied; `make` builds metadata for added tables.
+    func applying(_ edit: VersionEdit, make: (VersionEdit.NewTable) -> FileMetadata) -> Version {
+        var levels = self.levels
+        for (level, number) in edit.deleted {
+            if let index = levels[level].firstIndex(where: { $0.number == number }) {
+                levels[level].remove(at: index)
+            }
+        }
+        for table in edit.added { levels[table.level].append(make(table)) }
+        levels[0].sort { ($0.maxLSN, $0.number) > ($1.maxLSN, $1.number) }
+        for level in 1..<levels.count {
+            levels[level].sort { a, b in a.smallest.withUnsafeBytes { x in b.smallest.withUnsafeBytes { y in InternalKey.compare(x, y) < 0 } } }
+        }
+        return Version(levels: levels)
+    }
+
+    /// Tables that may hold `userKey`, in the order to search them.
+    func tables(for userKey: [UInt8]) -> [FileMetadata] {
+        userKey.withUnsafeBytes { key in
+            var result: [FileMetadata] = []
+            for table in levels[0] where table.covers(key) { result.append(table) }
+            for level in 1..<levels.count {
+                if let table = Self.find(levels[level], key) { result.append(table) }
+            }
+            return result
+        }
+    }
+
+    /// Binary search of a sorted, disjoint level for the table whose range holds `userKey`.
+    static func find(_ tables: [FileMetadata], _ userKey: UnsafeRawBufferPointer) -> FileMetadata? {
+        var low = 0, high = tables.count
+        while low < high {
+            let mid = (low + high) / 2
+            let below = tables[mid].largest.withUnsafeBytes { compareBytes(InternalKey.userKey($0), userKey) < 0 }
+            if below { low = mid + 1 } else { high = mid }
+        }
+        guard low < tables.count, tables[low].covers(userKey) else { return nil }
+        return tables[low]
+    }
+
+    /// Tables of `level` whose user-key range intersects [smallest, largest] (user keys).
+    func overlapping(level: Int, smallest: [UInt8], largest: [UInt8]) -> [FileMetadata] {
+        levels[level].filter { table in
+            table.smallest.withUnsafeBytes { s in
+                table.largest.withUnsafeBytes { l in
+                    smallest.withUnsafeBytes { lo in
+                        largest.withUnsafeBytes { hi in
+                            compareBytes(InternalKey.userKey(l), lo) >= 0 && compareBytes(InternalKey.userKey(s), hi) <= 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
