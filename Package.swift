@@ -52,8 +52,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Spawned by the crash tests: ingests with concurrent committers, reports every ack.
-        .executableTarget(name: "toondb-crash-writer", dependencies: ["ToonDBEngine"], path: "Sources/ToonDBCrashWriter"),
-        .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine"]),
+        .executableTarget(name: "toondb-crash-writer", dependencies: ["ToonDBEngine", "ToonDBFormat"], path: "Sources/ToonDBCrashWriter"),
+        .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine", "ToonDBIO"]),
 
         .testTarget(name: "ToonDBIOTests", dependencies: ["ToonDBIO", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBFormatTests", dependencies: ["ToonDBFormat"]),

@@ -12,6 +12,7 @@ public struct WALSegmentInfo: Sendable, Equatable {
 public enum WALDirectory {
     /// Segments sorted by first LSN (other files are ignored).
     public static func segments(in directory: String) throws(StorageError) -> [WALSegmentInfo] {
+        guard FileSystem.exists(directory) else { return [] }
         let names: [String]
         do { names = try FileSystem.listDirectory(directory) } catch { throw StorageError(error, context: "listing the WAL") }
         var result: [WALSegmentInfo] = []

@@ -151,6 +151,9 @@ public final class WALWriter: Sendable {
         state.withLock { $0.lastSynced = max($0.lastSynced, written) }
     }
 
+    /// The failure that stopped the WAL, if any.
+    public var poisonedError: StorageError? { state.withLock { $0.poisoned } }
+
     /// The last LSN written, and the last known durable.
     public var lastWrittenLSN: LSN { state.withLock { $0.lastWritten } }
     public var lastSyncedLSN: LSN { state.withLock { $0.lastSynced } }

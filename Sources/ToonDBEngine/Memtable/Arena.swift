@@ -9,6 +9,7 @@ final class Arena: @unchecked Sendable {
     private var remaining = 0
     private let usage = ManagedAtomic<Int>(0)
 
+    /// Bytes handed out (what the memtable's contents occupy, including node overhead).
     var memoryUsage: Int { usage.load(ordering: .relaxed) }
 
     /// `size` bytes aligned to 8.
@@ -24,13 +25,13 @@ final class Arena: @unchecked Sendable {
             }
             let block = UnsafeMutableRawPointer.allocate(byteCount: Self.blockSize, alignment: 8)
             blocks.append(block)
-            usage.wrappingIncrement(by: Self.blockSize, ordering: .relaxed)
             cursor = block
             remaining = Self.blockSize
         }
         let result = cursor!
         cursor = result + rounded
         remaining -= rounded
+        usage.wrappingIncrement(by: rounded, ordering: .relaxed)
         return result
     }
 

@@ -141,6 +141,17 @@ final class VersionSet: Sendable {
     }
 
     var current: Version { state.withLock { $0.current } }
+
+    /// The current version with the flushed LSN and epoch that go with it.
+    func snapshotForCopy() -> (Version, LSN, UInt64) { state.withLock { ($0.current, $0.flushedLSN, $0.epoch) } }
+
+    /// Writes `CURRENT` and a manifest describing `version` into another directory (checkpoints).
+    static func writeCopy(of version: Version, flushedLSN: LSN, epoch: UInt64, to directory: String, backend: any IOBackend) throws(StorageError) {
+        let nextFileNumber = (version.allTables.map(\.number).max() ?? 1) + 2
+        let edit = snapshotEdit(version: version, nextFileNumber: nextFileNumber, flushedLSN: flushedLSN, lastLSN: flushedLSN,
+                                epoch: epoch, pointers: Array(repeating: [], count: levelCount))
+        _ = try writeManifest(directory: directory, number: nextFileNumber - 1, snapshot: edit, backend: backend)
+    }
     var flushedLSN: LSN { state.withLock { $0.flushedLSN } }
     var recoveredLastLSN: LSN { state.withLock { $0.lastLSN } }
     var epoch: UInt64 { state.withLock { $0.epoch } }
@@ -187,7 +198,8 @@ final class VersionSet: Sendable {
                 }
                 s.manifestSize += Int64(bytes.count)
             }
-            let deleted = Set(edit.deleted.map(\.number))
+            // A table deleted and re-added by one edit moved levels; it stays alive.
+            let deleted = Set(edit.deleted.map(\.number)).subtracting(edit.added.map(\.number))
             for table in s.current.allTables where deleted.contains(table.number) { table.markObsolete() }
             s.current = next
             if let l = edit.flushedLSN { s.flushedLSN = l }

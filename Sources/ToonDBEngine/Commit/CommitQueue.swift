@@ -1,0 +1,84 @@
+import ToonDBFormat
+
+/// One commit waiting in the queue: a write batch (with the snapshot of its transaction, for
+/// conflict checks), or a barrier that runs alone between commits (memtable switches for
+/// checkpoints, close).
+final class CommitRequest: @unchecked Sendable {
+    enum Kind {
+        case batch(WriteBatch, snapshot: LSN?)
+        case barrier(() throws(StorageError) -> Void)
+    }
+
+    let kind: Kind
+    let bypassClosed: Bool
+    var result: Result<LSN, StorageError>?
+    var done = false
+
+    init(batch: WriteBatch, snapshot: LSN?) {
+        kind = .batch(batch, snapshot: snapshot)
+        bypassClosed = false
+    }
+
+    init(barrier: @escaping () throws(StorageError) -> Void, bypassClosed: Bool = false) {
+        kind = .barrier(barrier)
+        self.bypassClosed = bypassClosed
+    }
+
+    var byteSize: Int {
+        if case .batch(let batch, _) = kind { return batch.byteSize + 16 * batch.count }
+        return 0
+    }
+
+    var isBarrier: Bool {
+        if case .barrier = kind { return true }
+        return false
+    }
+}
+
+/// Group commit (the LevelDB writer queue): committers line up; the one at the front becomes
+/// the leader, takes the requests behind it as one group, writes them with one WAL write and
+/// one sync, and wakes them all. While a leader syncs, the next group forms behind it.
+final class CommitQueue: @unchecked Sendable {
+    /// A group stops growing at this many bytes (a huge first request travels alone).
+    static let maxGroupBytes = 4 << 20
+
+    private let lock = ConditionLock()
+    private var queue: [CommitRequest] = []
+    private var head = 0
+
+    /// Queues `request` and returns its LSN once it is committed (or throws why not).
+    func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
+        lock.lock()
+        queue.append(request)
+        while !request.done && queue[head] !== request { lock.wait() }
+        if request.done {
+            lock.unlock()
+            return try request.result!.get()
+        }
+        // This thread leads: take a group from the front.
+        var group = [request]
+        if !request.isBarrier && database.options.groupCommit {
+            var bytes = request.byteSize
+            var index = head + 1
+            while index < queue.count, !queue[index].isBarrier, bytes < Self.maxGroupBytes {
+                bytes += queue[index].byteSize
+                group.append(queue[index])
+                index += 1
+            }
+        }
+        lock.unlock()
+
+        database.commitGroup(group)
+
+        lock.lock()
+        for member in group { member.done = true }
+        head += group.count
+        if head > 1024 && head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        lock.broadcast()
+        lock.unlock()
+        return try request.result!.get()
+    }
+}

@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ToonDBFormat
+import ToonDBWAL
+
+extension Database {
+    /// Stores `value` under `key` as its own transaction; returns the commit LSN.
+    @discardableResult
+    public func put(_ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> LSN {
+        var batch = WriteBatch()
+        batch.put(key, value)
+        return try write(batch)
+    }
+
+    /// Deletes `key` (a tombstone; deleting a missing key is not an error); returns the commit LSN.
+    @discardableResult
+    public func delete(_ key: [UInt8]) throws(StorageError) -> LSN {
+        var batch = WriteBatch()
+        batch.delete(key)
+        return try write(batch)
+    }
+
+    /// Applies every operation of `batch` atomically as one transaction (one WAL record, one
+    /// LSN). When a key appears more than once, its last operation wins. Returns the commit
+    /// LSN (the current LSN for an empty batch, which writes nothing).
+    @discardableResult
+    public func write(_ batch: WriteBatch) throws(StorageError) -> LSN {
+        try checkOpen()
+        try validate(batch)
+        if batch.isEmpty { return currentSnapshot }
+        return try commitQueue.submit(CommitRequest(batch: Self.lastWriteWins(batch), snapshot: nil), leader: self)
+    }
+
+    /// Commits a transaction's writes, failing with a conflict when another transaction
+    /// committed any of these keys after `snapshot`.
+    func commit(_ batch: WriteBatch, snapshot: LSN) throws(StorageError) -> LSN {
+        try checkOpen()
+        return try commitQueue.submit(CommitRequest(batch: batch, snapshot: snapshot), leader: self)
+    }
+
+    func validate(_ batch: WriteBatch) throws(StorageError) {
+        for op in batch.operations {
+            try Self.validateKey(op.key)
+            try validateValue(op.value)
+        }
+    }
+
+    /// Keeps only the last operation per key, in first-seen order (the memtable holds one
+    /// version per key and LSN).
+    static func lastWriteWins(_ batch: WriteBatch) -> WriteBatch {
+        guard batch.count > 1 else { return batch }
+        var position: [[UInt8]: Int] = [:]
+        var ops: [WriteBatch.Operation] = []
+        ops.reserveCapacity(batch.count)
+        for op in batch.operations {
+            if let index = position[op.key] { ops[index] = op } else {
+                position[op.key] = ops.count
+                ops.append(op)
+            }
+        }
+        if ops.count == batch.count { return batch }
+        var result = WriteBatch()
+        for op in ops { result.append(op) }
+        return result
+    }
+
+    // MARK: - The leader's work
+
+    /// Commits a group (called by the group-commit leader, one group at a time): checks
+    /// conflicts, assigns dense LSNs, writes the WAL once, inserts into the memtable, publishes.
+    func commitGroup(_ group: [CommitRequest]) {
+        if closed.load(ordering: .acquiring) && !group[0].bypassClosed {
+            for request in group { request.result = .failure(StorageError(.databaseClosed, "the database at \(path) is closed")) }
+            return
+        }
+        if case .barrier(let body) = group[0].kind {
+            do { try body(); group[0].result = .success(lastAssignedLSN) } catch { group[0].result = .failure(error) }
+            return
+        }
+        do {
+            try makeRoomForWrite()
+        } catch {
+            for request in group { request.result = .failure(error) }
+            return
+        }
+
+        conflicts.update(activeTransactions: snapshots.activeCount > 0, nextLSN: lastAssignedLSN + 1)
+        var pending: [[UInt8]: LSN] = [:]
+        var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN)] = []
+        var records: [UInt8] = []
+        var lsn = lastAssignedLSN
+        let epoch = options.epoch
+        for request in group {
+            guard case .batch(let batch, let snapshot) = request.kind else { continue }
+            if let snapshot {
+                do {
+                    if let key = try conflictingKey(batch, snapshot: snapshot, pending: pending) {
+                        request.result = .failure(StorageError(.conflict,
+                            "write-write conflict on key \(describeKey(key)): another transaction committed it after this transaction's snapshot (LSN \(snapshot))"))
+                        continue
+                    }
+                } catch {
+                    request.result = .failure(error)
+                    continue
+                }
+            }
+            lsn += 1
+            WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records)
+            accepted.append((request, batch, lsn))
+            if group.count > 1 { for op in batch.operations { pending[op.key] = lsn } }
+        }
+        guard !accepted.isEmpty else { return }
+
+        do {
+            try wal.append(records, firstLSN: lastAssignedLSN + 1, lastLSN: lsn, sync: options.syncMode == .full)
+        } catch {
+            for entry in accepted { entry.request.result = .failure(error) }
+            return
+        }
+        let memtable = stateLock.withLock { self.memtable }
+        for entry in accepted {
+            memtable.insert(entry.batch, lsn: entry.lsn)
+            conflicts.record(entry.batch, lsn: entry.lsn)
+            entry.request.result = .success(entry.lsn)
+        }
+        lastAssignedLSN = lsn
+        visibleLSN.store(lsn, ordering: .releasing)
+        if conflicts.isTracking {
+            conflicts.prune(oldestSnapshot: snapshots.oldest { self.visibleLSN.load(ordering: .acquiring) })
+        }
+    }
+
+    /// The first key of `batch` that was committed after `snapshot`, if any.
+    private func conflictingKey(_ batch: WriteBatch, snapshot: LSN, pending: [[UInt8]: LSN]) throws(StorageError) -> [UInt8]? {
+        let useTracker = conflicts.covers(snapshot: snapshot)
+        let view = useTracker ? nil : readView()
+        for op in batch.operations {
+            if let lsn = pending[op.key], lsn > snapshot { return op.key }
+            if useTracker {
+                if let lsn = conflicts.lastCommit(of: op.key), lsn > snapshot { return op.key }
+            } else {
+                switch try newestVersion(op.key, snapshot: InternalKey.maxLSN, view: view!) {
+                case .value(_, let lsn), .deleted(let lsn): if lsn > snapshot { return op.key }
+                case .notFound: break
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Waits until the memtable has room: switches a full memtable to the flush queue, slows
+    /// writers down when level 0 piles up, and stops them (waiting) when it or the flush queue
+    /// is full. Throws when background work has failed, so writers do not wait forever.
+    func makeRoomForWrite() throws(StorageError) {
+        var slowed = false
+        stateLock.lock()
+        defer { stateLock.unlock() }
+        while true {
+            if let error = backgroundError {
+                throw StorageError(.writesStopped, "writes are stopped until background work recovers: \(error.message)")
+            }
+            let level0 = versions.current.levels[0].count
+            if level0 >= options.level0SlowdownTrigger && !slowed && options.backgroundWork {
+                slowed = true
+                stateLock.unlock()
+                usleep(1000)
+                stateLock.lock()
+                continue
+            }
+            if memtable.memoryUsage < options.memtableSize || memtable.isEmpty { return }
+            if options.backgroundWork && (immutables.count >= options.maxImmutableMemtables || level0 >= options.level0StopTrigger) {
+                stateLock.wait(seconds: 1)
+                continue
+            }
+            switchMemtable()
+            if !options.backgroundWork {
+                // Tests that drive flushes by hand: flush inline.
+                stateLock.unlock()
+                let result = Result { () throws(StorageError) in try flushOldestImmutable() }
+                stateLock.lock()
+                try result.get()
+            }
+        }
+    }
+
+    /// Moves the active memtable to the flush queue (state lock held).
+    func switchMemtable() {
+        guard !memtable.isEmpty else { return }
+        immutables.append(memtable)
+        memtable = Memtable(id: nextMemtableID)
+        nextMemtableID += 1
+        stateLock.broadcast()
+    }
+}
+
+/// A key for error messages: UTF-8 when printable, else hex; long keys are shortened.
+func describeKey(_ key: [UInt8]) -> String {
+    let shown = key.prefix(64)
+    if let text = String(validating: shown, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+        return "\"\(text)\"" + (key.count > 64 ? "…" : "")
+    }
+    let hex = shown.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    return "0x" + hex + (key.count > 64 ? "…" : "")
+}

@@ -1,0 +1,356 @@
+import Atomics
+import Logging
+import ToonDBFormat
+import ToonDBIO
+import ToonDBTable
+import ToonDBWAL
+
+/// An embedded, log-structured key-value database with MVCC snapshot-isolation transactions.
+///
+/// ```swift
+/// let db = try Database.open(path: "./data")
+/// try db.put(Array("users/alice".utf8), Array("Alice".utf8))
+/// let value = try db.get(Array("users/alice".utf8))
+/// let lsn = try db.checkpoint()
+/// try db.close()
+/// ```
+///
+/// Concurrency: every method may be called from any thread. Writes are serialised through the
+/// group-commit queue (one leader writes a whole group to the WAL with one sync); reads take a
+/// snapshot (the last visible LSN) and never block writers.
+///
+/// Layout of a data directory: `LOCK`, `CURRENT`, `MANIFEST-n`, `wal/<first LSN>.wal`,
+/// `tables/<n>.sst` (formats in docs/storage-format.md).
+public final class Database: @unchecked Sendable {
+    public let path: String
+    public let options: DatabaseOptions
+    let backend: any IOBackend
+    let lock: DirectoryLock
+    let versions: VersionSet
+    let wal: WALWriter
+    let tableCache: TableCache
+    let snapshots = SnapshotRegistry()
+    let commitQueue = CommitQueue()
+    let picker: CompactionPicker
+    let tableOptions: TableOptions
+    var logger: Logger { options.logger }
+
+    /// The last LSN whose writes are in the memtable and visible to new snapshots.
+    let visibleLSN: ManagedAtomic<UInt64>
+    let closed = ManagedAtomic<Bool>(false)
+    let transactionIDs = ManagedAtomic<UInt64>(0)
+
+    /// Guards the fields below and is the condition writers, the background thread and
+    /// checkpoints wait on.
+    let stateLock = ConditionLock()
+    var memtable: Memtable
+    var immutables: [Memtable] = []
+    var backgroundError: StorageError?
+    var shuttingDown = false
+    var compactionRunning = false
+    /// `compactAll` is running: the background thread only flushes meanwhile.
+    var manualCompaction = false
+    var flushesCompleted = 0
+    var compactionsCompleted = 0
+    var lastCheckpointLSN: LSN = 0
+    var nextMemtableID: UInt64 = 1
+    /// WAL segments holding LSNs >= this are kept (for followers); nil keeps nothing extra.
+    var walRetentionFloor: LSN?
+    var background: BackgroundThread?
+    var syncer: BackgroundThread?
+
+    // Used only by the group-commit leader.
+    var lastAssignedLSN: LSN
+    var conflicts = ConflictTracker()
+
+    /// Opens (creating if allowed) the database in `path`.
+    public static func open(path: String, options: DatabaseOptions = DatabaseOptions()) throws(StorageError) -> Database {
+        guard !path.isEmpty else { throw .invalidArgument("database path is empty") }
+        if !FileSystem.isDirectory(path) {
+            guard options.createIfMissing else { throw StorageError(.invalidArgument, "no database at \(path)") }
+            do { try FileSystem.createDirectory(path) } catch { throw StorageError(error, context: "creating the database directory") }
+        }
+        let backend: any IOBackend
+        do { backend = try IOBackendSelector.make(options.ioBackend, logger: options.logger) } catch {
+            throw StorageError(error, context: "starting the \(options.ioBackend.rawValue) I/O backend")
+        }
+        return try Database(path: path, options: options, backend: backend)
+    }
+
+    /// Opens with an explicit backend (fault-injection tests).
+    public static func open(path: String, options: DatabaseOptions, backend: any IOBackend) throws(StorageError) -> Database {
+        if !FileSystem.isDirectory(path) {
+            guard options.createIfMissing else { throw StorageError(.invalidArgument, "no database at \(path)") }
+            do { try FileSystem.createDirectory(path) } catch { throw StorageError(error, context: "creating the database directory") }
+        }
+        return try Database(path: path, options: options, backend: backend)
+    }
+
+    private init(path: String, options: DatabaseOptions, backend: any IOBackend) throws(StorageError) {
+        guard options.memtableSize >= 4096, options.blockSize >= 256, options.maxValueSize >= 0,
+              options.level0CompactionTrigger >= 1, options.level0SlowdownTrigger >= options.level0CompactionTrigger,
+              options.level0StopTrigger >= options.level0SlowdownTrigger, options.levelSizeMultiplier >= 2,
+              options.syncInterval > 0, options.walSegmentSize >= 4096, options.targetTableSize >= 4096 else {
+            throw .invalidArgument("invalid database options")
+        }
+        self.path = path
+        self.options = options
+        self.backend = backend
+        self.picker = CompactionPicker(options: options)
+        var tableOptions = TableOptions()
+        tableOptions.blockSize = options.blockSize
+        tableOptions.bloomBitsPerKey = options.bloomBitsPerKey
+        self.tableOptions = tableOptions
+        lock = try DirectoryLock.acquire(directory: path)
+        do {
+            let blockCache = BlockCache(capacity: options.blockCacheSize)
+            tableCache = TableCache(backend: backend, blockCache: blockCache, options: tableOptions, capacity: options.maxOpenTables)
+            let isNew = !FileSystem.exists(path + "/CURRENT")
+            versions = try VersionSet.open(directory: path, backend: backend, sink: TableDeleter(tableCache: tableCache), create: options.createIfMissing)
+            if isNew { options.logger.info("created database", metadata: ["path": "\(path)"]) }
+
+            // Replay the WAL above the flushed LSN into memtables.
+            var memtable = Memtable(id: 0)
+            var recoveredTables: [VersionEdit.NewTable] = []
+            let flushed = versions.flushedLSN
+            let tableDir = path
+            let recoveryOptions = tableOptions
+            let versionSet = versions
+            let outcome = try WALRecovery.replay(directory: path + "/wal", backend: backend, after: flushed) { (record) throws(StorageError) in
+                let batch = try WriteBatch.decode(record.payload)
+                memtable.insert(batch, lsn: record.lsn)
+                if memtable.memoryUsage >= options.memtableSize {
+                    recoveredTables += try Self.writeLevel0(memtable, directory: tableDir, backend: backend, options: recoveryOptions,
+                                                            newFileNumber: versionSet.newFileNumber)
+                    memtable = Memtable(id: 0)
+                }
+            }
+            if outcome.truncatedBytes > 0 {
+                options.logger.warning("truncated a torn WAL tail", metadata: ["bytes": "\(outcome.truncatedBytes)", "lastLSN": "\(outcome.lastLSN)"])
+            }
+            if !recoveredTables.isEmpty {
+                var edit = VersionEdit()
+                edit.added = recoveredTables
+                edit.flushedLSN = recoveredTables.map(\.maxLSN).max()
+                try versions.logAndApply(edit)
+            }
+            let lastLSN = max(outcome.lastLSN, versions.recoveredLastLSN, flushed)
+            self.memtable = memtable
+            self.lastAssignedLSN = lastLSN
+            self.visibleLSN = ManagedAtomic(lastLSN)
+            self.lastCheckpointLSN = versions.flushedLSN
+            wal = try WALWriter(directory: path + "/wal", backend: backend, lastLSN: lastLSN, tail: outcome.tail,
+                                options: WALWriter.Options(segmentSize: options.walSegmentSize))
+            try removeOrphanFiles()
+            options.logger.info("opened database", metadata: [
+                "path": "\(path)", "lastLSN": "\(lastLSN)", "replayed": "\(outcome.replayedRecords)", "io": "\(backend.kind.rawValue)",
+            ])
+        } catch {
+            lock.release()
+            throw error
+        }
+        startBackgroundThreads()
+    }
+
+    /// Writes a memtable as level-0 tables (flush and recovery).
+    static func writeLevel0(_ memtable: Memtable, directory: String, backend: any IOBackend, options: TableOptions,
+                            newFileNumber: @escaping () -> UInt64, oldestSnapshot: LSN = 0) throws(StorageError) -> [VersionEdit.NewTable] {
+        var writer = TableWriter(directory: directory, backend: backend, options: options, targetSize: .max, newFileNumber: newFileNumber)
+        var filter = VersionFilter(oldestSnapshot: oldestSnapshot)
+        let iterator = memtable.makeIterator()
+        iterator.seekToFirst()
+        do throws(StorageError) {
+            while iterator.isValid {
+                if filter.keep(iterator.key, isBottom: { _ in false }) {
+                    try writer.add(iterator.key, iterator.value, level: 0)
+                }
+                iterator.next()
+            }
+            try writer.finishCurrent(level: 0)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        return writer.outputs
+    }
+
+    /// Table files no version mentions (a crash between writing a table and logging it), and
+    /// manifests other than the live one.
+    private func removeOrphanFiles() throws(StorageError) {
+        let live = Set(versions.current.allTables.map(\.number))
+        let names: [String]
+        do { names = try FileSystem.listDirectory(path + "/tables") } catch { throw StorageError(error, context: "listing tables") }
+        for name in names where name.hasSuffix(".sst") {
+            if let number = UInt64(name.dropLast(4)), !live.contains(number) {
+                try? FileSystem.remove(path + "/tables/" + name)
+            }
+        }
+        for name in try versions.staleManifests() { try? FileSystem.remove(path + "/" + name) }
+    }
+
+    // MARK: - Lifecycle
+
+    func checkOpen() throws(StorageError) {
+        if closed.load(ordering: .acquiring) { throw StorageError(.databaseClosed, "the database at \(path) is closed") }
+    }
+
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Finishes in-flight commits, stops background work, syncs the WAL and releases the
+    /// directory. Later calls on this handle fail with ``StorageError/Code/databaseClosed``.
+    /// Calling it again does nothing.
+    public func close() throws(StorageError) {
+        guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        // Everything queued before this barrier commits; anything after sees `closed`.
+        _ = try? commitQueue.submit(CommitRequest(barrier: { () throws(StorageError) in }, bypassClosed: true), leader: self)
+        stateLock.withLock {
+            shuttingDown = true
+            stateLock.broadcast()
+        }
+        background?.join()
+        syncer?.join()
+        var failure: StorageError?
+        do { try wal.syncIfNeeded() } catch { failure = error }
+        lock.release()
+        options.logger.info("closed database", metadata: ["path": "\(path)"])
+        if let failure { throw failure }
+    }
+
+    deinit {
+        if !closed.load(ordering: .acquiring) { try? close() }
+    }
+
+    // MARK: - Reads
+
+    /// The memtables and tables a read consults, pinned for the read's duration. Memtables are
+    /// captured before the version: a flush installs its table before dropping the memtable,
+    /// so this order never misses data (at worst it sees both).
+    final class ReadView: @unchecked Sendable {
+        let memtables: [Memtable]  // newest first
+        let version: Version
+        init(memtables: [Memtable], version: Version) {
+            self.memtables = memtables
+            self.version = version
+        }
+    }
+
+    func readView() -> ReadView {
+        let memtables = stateLock.withLock { [memtable] + immutables.reversed() }
+        return ReadView(memtables: memtables, version: versions.current)
+    }
+
+    /// The snapshot new reads use: everything committed and acknowledged so far.
+    public var currentSnapshot: LSN { visibleLSN.load(ordering: .acquiring) }
+
+    static func validateKey(_ key: [UInt8]) throws(StorageError) {
+        if key.isEmpty { throw .invalidArgument("key must not be empty") }
+        if key.count > DatabaseOptions.maxKeySize {
+            throw StorageError(.keyTooLarge, "key of \(key.count) bytes exceeds the \(DatabaseOptions.maxKeySize)-byte limit")
+        }
+    }
+
+    func validateValue(_ value: [UInt8]) throws(StorageError) {
+        if value.count > options.maxValueSize {
+            throw StorageError(.valueTooLarge, "value of \(value.count) bytes exceeds the \(options.maxValueSize)-byte limit")
+        }
+    }
+
+    /// The value of `key`, or nil when it is missing or deleted.
+    public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        try checkOpen()
+        try Self.validateKey(key)
+        return try lookup(key, snapshot: currentSnapshot)
+    }
+
+    func lookup(_ key: [UInt8], snapshot: LSN) throws(StorageError) -> [UInt8]? {
+        switch try newestVersion(key, snapshot: snapshot, view: readView()) {
+        case .value(let value, _): return value
+        case .deleted, .notFound: return nil
+        }
+    }
+
+    /// The newest version of `key` with LSN <= `snapshot`.
+    func newestVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
+        for memtable in view.memtables {
+            let found = memtable.get(key, snapshot: snapshot)
+            if case .notFound = found { continue }
+            return found
+        }
+        for table in view.version.tables(for: key) {
+            switch try tableCache.reader(for: table).get(key, snapshot: snapshot) {
+            case .notFound: continue
+            case .value(let value, let lsn): return .value(value, lsn: lsn)
+            case .deleted(let lsn): return .deleted(lsn: lsn)
+            }
+        }
+        return .notFound
+    }
+
+    /// Values for several keys from one snapshot (nil for missing ones).
+    public func getMany(_ keys: [[UInt8]]) throws(StorageError) -> [[UInt8]?] {
+        try checkOpen()
+        for key in keys { try Self.validateKey(key) }
+        let snapshot = currentSnapshot
+        let view = readView()
+        var result: [[UInt8]?] = []
+        result.reserveCapacity(keys.count)
+        for key in keys {
+            if case .value(let value, _) = try newestVersion(key, snapshot: snapshot, view: view) { result.append(value) } else { result.append(nil) }
+        }
+        return result
+    }
+
+    /// Streams pairs with `start <= key < end` (an empty `end` means no upper bound) in byte
+    /// order, from one consistent snapshot.
+    public func scan(from start: [UInt8] = [], to end: [UInt8] = []) throws(StorageError) -> ScanIterator {
+        try checkOpen()
+        return makeScan(start: start, end: end.isEmpty ? nil : end, snapshot: currentSnapshot)
+    }
+
+    /// Streams pairs whose key starts with `prefix`.
+    public func scan(prefix: [UInt8]) throws(StorageError) -> ScanIterator {
+        try checkOpen()
+        return makeScan(start: prefix, end: prefixSuccessor(prefix), snapshot: currentSnapshot)
+    }
+
+    func makeScan(start: [UInt8], end: [UInt8]?, snapshot: LSN) -> ScanIterator {
+        let view = readView()
+        var children: [any InternalIterator] = view.memtables.map { $0.makeIterator() }
+        let cache = tableCache
+        for table in view.version.levels[0] {
+            children.append(LazyTableIterator(table: table, cache: cache))
+        }
+        for level in 1..<view.version.levels.count where !view.version.levels[level].isEmpty {
+            children.append(LevelIterator(tables: view.version.levels[level]) { (table) throws(StorageError) in
+                try cache.reader(for: table).makeIterator()
+            })
+        }
+        return ScanIterator(input: MergingIterator(children), snapshot: snapshot, start: start, end: end, pinned: view)
+    }
+}
+
+/// Opens a table's iterator on first use, so building a scan does no I/O.
+final class LazyTableIterator: InternalIterator {
+    private let table: FileMetadata
+    private let cache: TableCache
+    private var iterator: (any InternalIterator)?
+
+    init(table: FileMetadata, cache: TableCache) {
+        self.table = table
+        self.cache = cache
+    }
+
+    private func opened() throws(StorageError) -> any InternalIterator {
+        if let iterator { return iterator }
+        let made = try cache.reader(for: table).makeIterator()
+        iterator = made
+        return made
+    }
+
+    var isValid: Bool { iterator?.isValid ?? false }
+    func seekToFirst() throws(StorageError) { try opened().seekToFirst() }
+    func seek(_ target: [UInt8]) throws(StorageError) { try opened().seek(target) }
+    func next() throws(StorageError) { try opened().next() }
+    var key: UnsafeRawBufferPointer { iterator!.key }
+    var value: UnsafeRawBufferPointer { iterator!.value }
+}

@@ -1,0 +1,62 @@
+import Logging
+import ToonDBIO
+
+/// When a commit counts as durable.
+public enum SyncMode: String, Sendable, CaseIterable {
+    /// Never fsync (the OS writes back when it likes): a crash of the machine may lose recent
+    /// commits; a crash of the process loses nothing.
+    case off
+    /// fsync the WAL every ``DatabaseOptions/syncInterval`` seconds: a machine crash loses at
+    /// most that window.
+    case normal
+    /// fsync before acknowledging each commit (batched by group commit). The default.
+    case full
+}
+
+/// How a database is opened. Every field is honoured.
+public struct DatabaseOptions: Sendable {
+    public var syncMode: SyncMode = .full
+    /// Interval of the background WAL sync in sync mode `normal`, in seconds.
+    public var syncInterval: Double = 0.1
+    /// Batch concurrent committers into one WAL write and one sync. With false, each commit
+    /// is written (and synced) on its own.
+    public var groupCommit = true
+    /// Create the directory and an empty database when none exists.
+    public var createIfMissing = true
+    /// Memtable size that triggers a flush to an SSTable.
+    public var memtableSize = 64 << 20
+    /// Memtables waiting to be flushed before writers wait (back-pressure).
+    public var maxImmutableMemtables = 2
+    /// Largest value accepted, in bytes.
+    public var maxValueSize = 16 << 20
+    /// Keys are limited to 64 KiB.
+    public static let maxKeySize = 64 << 10
+    /// Target uncompressed size of SSTable data blocks.
+    public var blockSize = 4096
+    /// Capacity of the shared block cache, in bytes.
+    public var blockCacheSize = 64 << 20
+    /// Bloom filter bits per key.
+    public var bloomBitsPerKey = 10
+    /// Tables kept open at once (file descriptors).
+    public var maxOpenTables = 1000
+    /// Level-0 table counts that start compaction, slow writers by 1 ms each, and stop them.
+    public var level0CompactionTrigger = 4
+    public var level0SlowdownTrigger = 8
+    public var level0StopTrigger = 12
+    /// Size limit of level 1; each deeper level is ``levelSizeMultiplier`` times larger.
+    public var level1MaxBytes: Int64 = 256 << 20
+    public var levelSizeMultiplier: Int64 = 10
+    /// Size at which compaction output tables are cut.
+    public var targetTableSize: Int64 = 64 << 20
+    /// WAL segment size.
+    public var walSegmentSize: Int64 = 64 << 20
+    /// Leader epoch (term) stamped on WAL records.
+    public var epoch: UInt64 = 0
+    /// I/O backend: automatic (io_uring when allowed), io_uring or posix. `TOONDB_IO` overrides.
+    public var ioBackend: IOBackendSelector.Preference = .automatic
+    /// Run flushes and compactions on a background thread (off only in tests that drive them).
+    public var backgroundWork = true
+    public var logger = Logger(label: "toondb.engine")
+
+    public init() {}
+}

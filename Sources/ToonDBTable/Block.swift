@@ -1,0 +1,279 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ToonDBFormat
+
+/// A parsed, immutable block (data or index): its contents in memory it owns, and the
+/// position of the restart array.
+///
+/// Layout: entries, then `restartCount` u32 offsets of the restart points, then
+/// `restartCount` u32. Each entry is `shared varint | unshared varint | value_len varint |
+/// key delta | value`; at a restart point `shared` is 0.
+///
+/// The bytes live in a raw allocation (not an array) so iterators can hand out stable
+/// pointers into them; the allocation is the very buffer the block was read into.
+final class Block: @unchecked Sendable {
+    /// The contents (`size` bytes; the allocation may be longer, e.g. hold the trailer).
+    let base: UnsafeRawPointer
+    let size: Int
+    /// Where the restart array starts, which is also the end of the entries.
+    let restartsOffset: Int
+    let restartCount: Int
+    /// The block's offset in its file (for error messages and as the cache key).
+    let fileOffset: Int64
+    private let allocation: UnsafeMutableRawPointer
+
+    /// Bytes charged to the block cache.
+    var charge: Int { size + TableFormat.blockTrailerSize + 96 }
+
+    /// Takes ownership of `allocation` (deallocated with the block). The contents must have
+    /// been validated by ``validate(_:size:)``.
+    private init(allocation: UnsafeMutableRawPointer, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
+        self.allocation = allocation
+        self.base = UnsafeRawPointer(allocation)
+        self.size = size
+        self.restartsOffset = layout.restartsOffset
+        self.restartCount = layout.restartCount
+        self.fileOffset = fileOffset
+    }
+
+    deinit { allocation.deallocate() }
+
+    /// Checks the restart array of `size` bytes at `base`; returns where it starts and how
+    /// many restarts it has. A block without entries has `restartCount` 0.
+    static func validate(_ base: UnsafeRawPointer, size: Int) -> (restartsOffset: Int, restartCount: Int)? {
+        guard size >= 4 else { return nil }
+        let count = Int(loadFixed32(base, size - 4))
+        guard count <= (size - 4) / 4 else { return nil }
+        let restartsOffset = size - 4 - 4 * count
+        if restartsOffset == 0 { return (0, 0) }
+        guard count >= 1, loadFixed32(base, restartsOffset) == 0 else { return nil }
+        var previous: UInt32 = 0
+        for i in 1..<count {
+            let r = loadFixed32(base, restartsOffset + 4 * i)
+            guard r > previous, Int(r) < restartsOffset else { return nil }
+            previous = r
+        }
+        return (restartsOffset, count)
+    }
+
+    /// Wraps `allocation` (holding at least `size` bytes) as a block, or deallocates it and
+    /// throws when the restart array is malformed.
+    static func make(taking allocation: UnsafeMutableRawPointer, size: Int, fileOffset: Int64,
+                     path: String, what: String) throws(StorageError) -> Block {
+        guard let layout = validate(UnsafeRawPointer(allocation), size: size) else {
+            allocation.deallocate()
+            throw .corruption("\(what) block has a malformed restart array (\(size) bytes)", path: path, offset: fileOffset)
+        }
+        return Block(allocation: allocation, size: size, layout: layout, fileOffset: fileOffset)
+    }
+
+    /// Copies `bytes` into a new block (used for blocks that were read as part of a larger span).
+    static func copying(_ bytes: UnsafeRawBufferPointer, fileOffset: Int64, path: String, what: String) throws(StorageError) -> Block {
+        let allocation = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes.count, 1), alignment: 16)
+        if let source = bytes.baseAddress, bytes.count > 0 { allocation.copyMemory(from: source, byteCount: bytes.count) }
+        return try make(taking: allocation, size: bytes.count, fileOffset: fileOffset, path: path, what: what)
+    }
+
+    @inline(__always)
+    func restart(_ index: Int) -> Int { Int(loadFixed32(base, restartsOffset &+ 4 &* index)) }
+}
+
+/// Why a block's entries could not be decoded (turned into a ``StorageError`` naming the file
+/// by the caller, which knows it).
+struct BlockDecodeError: Error {
+    var reason: String
+    var position: Int
+}
+
+/// A growable key buffer for prefix decompression. It starts out either on the heap or in
+/// caller-provided (e.g. stack) memory and moves to the heap when it has to grow.
+/// A plain struct over raw memory: whoever creates it calls ``release()`` exactly once.
+struct KeyBuffer {
+    var pointer: UnsafeMutableRawPointer
+    var capacity: Int
+    var count: Int = 0
+    private var owned: Bool
+
+    init(capacity: Int) {
+        let size = Swift.max(capacity, 32)
+        pointer = .allocate(byteCount: size, alignment: 8)
+        self.capacity = size
+        owned = true
+    }
+
+    init(borrowing memory: UnsafeMutableRawBufferPointer) {
+        pointer = memory.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!
+        capacity = memory.baseAddress == nil ? 0 : memory.count
+        owned = false
+    }
+
+    /// Makes room for `needed` bytes, keeping the first `keep`.
+    @inline(__always)
+    mutating func reserve(_ needed: Int, keeping keep: Int) {
+        if needed > capacity { grow(needed, keeping: keep) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ needed: Int, keeping keep: Int) {
+        let newCapacity = Swift.max(needed, capacity * 2, 64)
+        let newPointer = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        if keep > 0 { newPointer.copyMemory(from: pointer, byteCount: keep) }
+        if owned { pointer.deallocate() }
+        pointer = newPointer
+        capacity = newCapacity
+        owned = true
+    }
+
+    func release() { if owned { pointer.deallocate() } }
+
+    @inline(__always) var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+}
+
+/// The decoding state of a position in a block: the cursor shared by iterators and point
+/// lookups. It holds no reference to the block; its owner keeps the block alive.
+struct BlockCursorCore {
+    var base: UnsafeRawPointer
+    /// End of the entries (start of the restart array).
+    var limit: Int
+    var restartsOffset: Int
+    var restartCount: Int
+    /// Offset of the current entry; `limit` when not positioned.
+    var current: Int
+    var nextOffset: Int
+    var valueOffset: Int = 0
+    var valueLength: Int = 0
+    var key: KeyBuffer
+
+    init(key: KeyBuffer) {
+        base = UnsafeRawPointer(bitPattern: 8)!
+        limit = 0
+        restartsOffset = 0
+        restartCount = 0
+        current = 0
+        nextOffset = 0
+        self.key = key
+    }
+
+    mutating func attach(_ block: Block) {
+        base = block.base
+        limit = block.restartsOffset
+        restartsOffset = block.restartsOffset
+        restartCount = block.restartCount
+        current = limit
+        nextOffset = limit
+        key.count = 0
+    }
+
+    @inline(__always) var isValid: Bool { current < limit }
+
+    @inline(__always) var keyBytes: UnsafeRawBufferPointer { key.bytes }
+
+    @inline(__always) var valueBytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + valueOffset, count: valueLength)
+    }
+
+    @inline(__always)
+    private func restart(_ index: Int) -> Int { Int(loadFixed32(base, restartsOffset &+ 4 &* index)) }
+
+    /// A varint of at most 32 bits at `p` (before `limit`).
+    @inline(__always)
+    private func readVarint32(_ p: inout Int) throws(BlockDecodeError) -> Int {
+        var result = 0
+        var shift = 0
+        while true {
+            guard p < limit, shift <= 28 else { throw BlockDecodeError(reason: "bad varint in entry header", position: p) }
+            let byte = base.load(fromByteOffset: p, as: UInt8.self)
+            p += 1
+            result |= Int(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    /// Decodes the entry header at `offset`: (shared, unshared, value length, key delta start),
+    /// with every length checked against the end of the entries.
+    @inline(__always)
+    private func header(at offset: Int) throws(BlockDecodeError) -> (shared: Int, unshared: Int, valueLength: Int, delta: Int) {
+        var p = offset
+        var shared: Int, unshared: Int, valueLength: Int
+        if limit &- p >= 3 {
+            let b0 = base.load(fromByteOffset: p, as: UInt8.self)
+            let b1 = base.load(fromByteOffset: p &+ 1, as: UInt8.self)
+            let b2 = base.load(fromByteOffset: p &+ 2, as: UInt8.self)
+            if (b0 | b1 | b2) < 0x80 {
+                shared = Int(b0); unshared = Int(b1); valueLength = Int(b2)
+                p &+= 3
+            } else {
+                shared = try readVarint32(&p); unshared = try readVarint32(&p); valueLength = try readVarint32(&p)
+            }
+        } else {
+            shared = try readVarint32(&p); unshared = try readVarint32(&p); valueLength = try readVarint32(&p)
+        }
+        guard unshared <= limit &- p, valueLength <= limit &- p &- unshared else {
+            throw BlockDecodeError(reason: "entry overruns the block (key delta \(unshared), value \(valueLength))", position: offset)
+        }
+        return (shared, unshared, valueLength, p)
+    }
+
+    /// Decodes the entry at `offset` on top of the current key.
+    @inline(__always)
+    mutating func decode(at offset: Int) throws(BlockDecodeError) {
+        let h = try header(at: offset)
+        guard h.shared <= key.count else {
+            throw BlockDecodeError(reason: "entry shares \(h.shared) bytes of a \(key.count)-byte key", position: offset)
+        }
+        let length = h.shared &+ h.unshared
+        guard length >= 8 else { throw BlockDecodeError(reason: "key of \(length) bytes is shorter than its trailer", position: offset) }
+        key.reserve(length, keeping: h.shared)
+        (key.pointer + h.shared).copyMemory(from: base + h.delta, byteCount: h.unshared)
+        key.count = length
+        current = offset
+        valueOffset = h.delta &+ h.unshared
+        valueLength = h.valueLength
+        nextOffset = valueOffset &+ h.valueLength
+    }
+
+    /// The full key stored at restart point `index`, without copying.
+    @inline(__always)
+    private func restartKey(_ index: Int) throws(BlockDecodeError) -> UnsafeRawBufferPointer {
+        let offset = restart(index)
+        let h = try header(at: offset)
+        guard h.shared == 0, h.unshared >= 8 else {
+            throw BlockDecodeError(reason: "restart entry has shared \(h.shared), key length \(h.unshared)", position: offset)
+        }
+        return UnsafeRawBufferPointer(start: base + h.delta, count: h.unshared)
+    }
+
+    mutating func invalidate() { current = limit; nextOffset = limit }
+
+    mutating func seekToFirst() throws(BlockDecodeError) {
+        key.count = 0
+        if limit == 0 { invalidate(); return }
+        try decode(at: 0)
+    }
+
+    mutating func next() throws(BlockDecodeError) {
+        guard nextOffset < limit else { invalidate(); return }
+        try decode(at: nextOffset)
+    }
+
+    /// Positions at the first entry whose internal key is >= `target` (at least 8 bytes),
+    /// or invalidates when every entry is smaller.
+    mutating func seek(_ target: UnsafeRawBufferPointer) throws(BlockDecodeError) {
+        if limit == 0 { invalidate(); return }
+        // The last restart point whose key is < target (or restart 0).
+        var low = 0
+        var high = restartCount - 1
+        while low < high {
+            let mid = (low + high + 1) >> 1
+            if InternalKey.compare(try restartKey(mid), target) < 0 { low = mid } else { high = mid - 1 }
+        }
+        key.count = 0
+        try decode(at: restart(low))
+        while InternalKey.compare(key.bytes, target) < 0 {
+            guard nextOffset < limit else { invalidate(); return }
+            try decode(at: nextOffset)
+        }
+    }
+}

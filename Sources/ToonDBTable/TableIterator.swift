@@ -1,0 +1,125 @@
+import ToonDBFormat
+import ToonDBIO
+
+/// A two-level iterator over one table: a cursor over the index block picks data blocks, a
+/// cursor over the current data block walks its entries.
+///
+/// `key` and `value` point into the iterator's key buffer and the current block; they stay
+/// valid until the iterator next moves. Moving allocates nothing per entry. Not thread-safe:
+/// each thread makes its own iterator.
+public final class TableIterator: InternalIterator {
+    /// The table this iterator reads (kept alive by the iterator).
+    public let reader: TableReader
+    private let fillCache: Bool
+    /// Both cursors live in one allocation reached through an unsafe pointer, so moving them
+    /// costs no exclusivity checks.
+    private let cursors: UnsafeMutablePointer<BlockCursorCore>
+    private var dataBlock: Block?
+    /// Offset of `dataBlock` in the file; `UInt64.max` when none is loaded.
+    private var dataOffset: UInt64 = .max
+
+    @inline(__always) private var indexCursor: UnsafeMutablePointer<BlockCursorCore> { cursors }
+    @inline(__always) private var dataCursor: UnsafeMutablePointer<BlockCursorCore> { cursors + 1 }
+
+    init(reader: TableReader, fillCache: Bool) {
+        self.reader = reader
+        self.fillCache = fillCache
+        cursors = .allocate(capacity: 2)
+        cursors.initialize(to: BlockCursorCore(key: KeyBuffer(capacity: 64)))
+        (cursors + 1).initialize(to: BlockCursorCore(key: KeyBuffer(capacity: 64)))
+        cursors.pointee.attach(reader.index)
+    }
+
+    deinit {
+        cursors.pointee.key.release()
+        cursors[1].key.release()
+        cursors.deinitialize(count: 2)
+        cursors.deallocate()
+    }
+
+    /// True when positioned at an entry.
+    public var isValid: Bool { dataCursor.pointee.isValid }
+
+    /// The current internal key (empty when not valid); valid until the next move.
+    public var key: UnsafeRawBufferPointer {
+        dataCursor.pointee.isValid ? dataCursor.pointee.keyBytes : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// The current value (empty for tombstones and when not valid); valid until the next move.
+    public var value: UnsafeRawBufferPointer {
+        dataCursor.pointee.isValid ? dataCursor.pointee.valueBytes : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// Positions at the table's first entry (not valid when the table is empty).
+    public func seekToFirst() throws(StorageError) {
+        do { try indexCursor.pointee.seekToFirst() } catch { throw reader.corruption(error, in: reader.index, what: "index") }
+        try loadDataBlock()
+        guard let block = dataBlock else { return }
+        do { try dataCursor.pointee.seekToFirst() } catch { throw reader.corruption(error, in: block, what: "data") }
+        try skipExhaustedBlocks()
+    }
+
+    /// Positions at the first entry whose internal key is >= `target` (an encoded internal key).
+    public func seek(_ target: [UInt8]) throws(StorageError) {
+        try target.withBytes { (raw) throws(StorageError) in try seek(raw) }
+    }
+
+    /// Positions at the first entry whose internal key is >= `target`.
+    public func seek(_ target: UnsafeRawBufferPointer) throws(StorageError) {
+        guard target.count >= 8 else {
+            throw .invalidArgument("seek target of \(target.count) bytes is not an internal key")
+        }
+        do { try indexCursor.pointee.seek(target) } catch { throw reader.corruption(error, in: reader.index, what: "index") }
+        try loadDataBlock()
+        guard let block = dataBlock else { return }
+        do { try dataCursor.pointee.seek(target) } catch { throw reader.corruption(error, in: block, what: "data") }
+        try skipExhaustedBlocks()
+    }
+
+    /// Moves to the next entry, crossing into the next data block when needed.
+    public func next() throws(StorageError) {
+        guard dataCursor.pointee.isValid else { return }
+        do {
+            try dataCursor.pointee.next()
+        } catch {
+            dataCursor.pointee.invalidate()
+            guard let block = dataBlock else { throw StorageError(.internal, "table iterator moved without a data block") }
+            throw reader.corruption(error, in: block, what: "data")
+        }
+        if !dataCursor.pointee.isValid { try skipExhaustedBlocks() }
+    }
+
+    /// Loads the block the index cursor points at (or clears the data cursor when the index
+    /// is exhausted).
+    private func loadDataBlock() throws(StorageError) {
+        guard indexCursor.pointee.isValid else {
+            dataCursor.pointee.invalidate()
+            dataBlock = nil
+            dataOffset = .max
+            return
+        }
+        let handle = try reader.decodeHandle(indexCursor.pointee.valueBytes)
+        if handle.offset == dataOffset, let block = dataBlock {
+            dataCursor.pointee.attach(block)
+            return
+        }
+        dataCursor.pointee.invalidate()
+        dataBlock = nil
+        dataOffset = .max
+        let block = try reader.dataBlock(handle, fillCache: fillCache)
+        dataBlock = block
+        dataOffset = handle.offset
+        dataCursor.pointee.attach(block)
+    }
+
+    /// While the data cursor is at the end of its block, moves to the next block's first entry.
+    private func skipExhaustedBlocks() throws(StorageError) {
+        while !dataCursor.pointee.isValid {
+            guard indexCursor.pointee.isValid else { return }
+            do { try indexCursor.pointee.next() } catch { throw reader.corruption(error, in: reader.index, what: "index") }
+            try loadDataBlock()
+            guard let block = dataBlock, indexCursor.pointee.isValid else { return }
+            do { try dataCursor.pointee.seekToFirst() } catch { throw reader.corruption(error, in: block, what: "data") }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ToonDBEngine
+import ToonDBIO
+
+/// A fresh directory under /tmp, removed (with everything in it) when this value goes away.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+
+    public init(_ label: String = "toondb") {
+        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed: errno \(errno)")
+        path = String(cString: template)
+    }
+
+    /// A path inside this directory.
+    public func child(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileSystem.removeTree(path) }
+}
+
+/// A small, fast, seedable generator (SplitMix64) so randomized tests are reproducible.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
+}
+
+/// UTF-8 bytes of a string (tests use readable keys).
+public func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// The directory holding the running test binary, where SwiftPM also puts the package's
+/// executables (used to find `toondb-crash-writer` and `toondb`).
+public func buildProductsDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { return ".build/debug" }
+    let exe = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    var directory = FileSystem.directoryName(exe)
+    // XCTest bundles on Linux: .build/debug/ToonDBPackageTests.xctest
+    if directory.hasSuffix(".xctest") { directory = FileSystem.directoryName(directory) }
+    return directory
+}
+
+/// Options for tests: small memtables and tables so flushes and compactions happen with
+/// little data, on the given I/O backend.
+public func testOptions(backend: IOBackendSelector.Preference = .posix, memtable: Int = 64 << 10) -> DatabaseOptions {
+    var options = DatabaseOptions()
+    options.ioBackend = backend
+    options.memtableSize = memtable
+    options.targetTableSize = 64 << 10
+    options.level1MaxBytes = 256 << 10
+    options.walSegmentSize = 64 << 10
+    options.blockCacheSize = 1 << 20
+    options.syncMode = .off
+    options.logger.logLevel = .warning
+    return options
+}
+
+/// The I/O backends this machine can run (io_uring only where the kernel allows it).
+public var availableBackends: [IOBackendSelector.Preference] {
+    (try? URingBackend()) != nil ? [.posix, .ioUring] : [.posix]
+}

@@ -1,0 +1,229 @@
+import Testing
+import ToonDBEngine
+import ToonDBIO
+import ToonDBTestSupport
+
+@Suite("Database basics", .serialized)
+struct DatabaseTests {
+    @Test("put, get, delete; missing is nil, empty stays empty", arguments: availableBackends)
+    func basicOperations(backend: IOBackendSelector.Preference) throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions(backend: backend))
+        #expect(try db.get(bytes("missing")) == nil)
+        let first = try db.put(bytes("a"), bytes("1"))
+        let second = try db.put(bytes("empty"), [])
+        #expect(second == first + 1, "LSNs are dense")
+        #expect(try db.get(bytes("a")) == bytes("1"))
+        #expect(try db.get(bytes("empty")) == [])
+        try db.put(bytes("a"), bytes("2"))
+        #expect(try db.get(bytes("a")) == bytes("2"))
+        try db.delete(bytes("a"))
+        #expect(try db.get(bytes("a")) == nil)
+        try db.delete(bytes("never-existed"))
+        try db.close()
+    }
+
+    @Test("values, empty values and deletions survive reopen, from the WAL and from tables", arguments: [false, true])
+    func persistence(flushFirst: Bool) throws {
+        let dir = TemporaryDirectory()
+        do {
+            let db = try Database.open(path: dir.path, options: testOptions())
+            try db.put(bytes("kept"), bytes("value"))
+            try db.put(bytes("empty"), [])
+            try db.put(bytes("gone"), bytes("x"))
+            if flushFirst { try db.flush() }
+            try db.delete(bytes("gone"))
+            if flushFirst { try db.compactAll() }
+            try db.close()
+        }
+        let db = try Database.open(path: dir.path, options: testOptions())
+        #expect(try db.get(bytes("kept")) == bytes("value"))
+        #expect(try db.get(bytes("empty")) == [])
+        #expect(try db.get(bytes("gone")) == nil)
+        try db.close()
+    }
+
+    @Test("the LSN continues after reopen")
+    func lsnContinues() throws {
+        let dir = TemporaryDirectory()
+        var last: LSN = 0
+        do {
+            let db = try Database.open(path: dir.path, options: testOptions())
+            for i in 0..<10 { last = try db.put(bytes("k\(i)"), bytes("v")) }
+            try db.close()
+        }
+        let db = try Database.open(path: dir.path, options: testOptions())
+        #expect(db.stats().lastLSN == last)
+        #expect(try db.put(bytes("next"), bytes("v")) == last + 1)
+        try db.close()
+    }
+
+    @Test("keys and values over the limits are rejected with clear errors")
+    func limits() throws {
+        let dir = TemporaryDirectory()
+        var options = testOptions()
+        options.maxValueSize = 1000
+        let db = try Database.open(path: dir.path, options: options)
+        #expect(throws: StorageError.self) { try db.put([], bytes("v")) }
+        do {
+            try db.put([UInt8](repeating: 1, count: 64 * 1024 + 1), bytes("v"))
+            Issue.record("oversized key accepted")
+        } catch {
+            #expect(error.code == .keyTooLarge)
+            #expect(error.message.contains("65537"))
+        }
+        try db.put([UInt8](repeating: 1, count: 64 * 1024), bytes("v"))  // exactly the limit
+        do {
+            try db.put(bytes("k"), [UInt8](repeating: 0, count: 1001))
+            Issue.record("oversized value accepted")
+        } catch {
+            #expect(error.code == .valueTooLarge)
+        }
+        try db.close()
+    }
+
+    @Test("a closed database rejects every call; close is idempotent")
+    func closedDatabase() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        try db.put(bytes("k"), bytes("v"))
+        let txn = try db.beginTransaction()
+        try db.close()
+        try db.close()
+        for call in [{ _ = try db.get(bytes("k")) }, { try db.put(bytes("k"), bytes("v")) }, { _ = try db.scan() },
+                     { _ = try db.checkpoint() }, { _ = try db.beginTransaction() }, { _ = try txn.get(bytes("k")) }] as [() throws -> Void] {
+            do {
+                try call()
+                Issue.record("call on a closed database succeeded")
+            } catch let error as StorageError {
+                #expect(error.code == .databaseClosed)
+            }
+        }
+    }
+
+    @Test("a second opener gets 'database is locked'")
+    func locking() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        do {
+            _ = try Database.open(path: dir.path, options: testOptions())
+            Issue.record("second open succeeded")
+        } catch {
+            #expect(error.code == .locked)
+            #expect(error.message.contains("database is locked by pid"))
+        }
+        try db.close()
+        let again = try Database.open(path: dir.path, options: testOptions())
+        try again.close()
+    }
+
+    @Test("range and prefix scans stream in byte order over a snapshot")
+    func scans() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        for key in ["b", "a", "c/1", "c/2", "d", "c", "c/10"] { try db.put(bytes(key), bytes("v-" + key)) }
+        try db.flush()
+        try db.put(bytes("bb"), bytes("v-bb"))
+        try db.delete(bytes("d"))
+
+        func collect(_ iterator: ScanIterator) throws -> [String] {
+            var keys: [String] = []
+            while let pair = try iterator.next() { keys.append(String(decoding: pair.key, as: UTF8.self)) }
+            return keys
+        }
+        #expect(try collect(db.scan()) == ["a", "b", "bb", "c", "c/1", "c/10", "c/2"])
+        #expect(try collect(db.scan(from: bytes("b"), to: bytes("c/1"))) == ["b", "bb", "c"])
+        #expect(try collect(db.scan(prefix: bytes("c/"))) == ["c/1", "c/10", "c/2"])
+
+        // A scan keeps its snapshot while writes continue.
+        let iterator = try db.scan(prefix: bytes("c"))
+        try db.put(bytes("c/0"), bytes("new"))
+        try db.delete(bytes("c/2"))
+        #expect(try collect(iterator) == ["c", "c/1", "c/10", "c/2"])
+        #expect(try collect(db.scan(prefix: bytes("c/"))) == ["c/0", "c/1", "c/10"])
+        try db.close()
+    }
+
+    @Test("paths: segments joined by '/', invalid paths rejected, scanPath never matches siblings")
+    func paths() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        try db.putPath("users/1/name", bytes("one"))
+        try db.putPath("users/1/email", bytes("one@x"))
+        try db.putPath("users/10/name", bytes("ten"))
+        try db.putPath("users/1", bytes("self"))
+        #expect(try db.get(bytes("users/1/name")) == bytes("one"))
+        #expect(try db.getPath("users/10/name") == bytes("ten"))
+        var found: [String] = []
+        let iterator = try db.scanPath("users/1")
+        while let pair = try iterator.next() { found.append(String(decoding: pair.key, as: UTF8.self)) }
+        #expect(found == ["users/1/email", "users/1/name"])
+        for bad in ["", "/users", "users/", "users//x", "a\u{0}b"] {
+            do {
+                try db.putPath(bad, bytes("v"))
+                Issue.record("path \(bad.debugDescription) accepted")
+            } catch {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains("invalid path"))
+            }
+        }
+        try db.deletePath("users/1/name")
+        #expect(try db.getPath("users/1/name") == nil)
+        try db.close()
+    }
+
+    @Test("a batch is atomic: one LSN, last write per key wins")
+    func batches() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        try db.put(bytes("old"), bytes("x"))
+        var batch = WriteBatch()
+        batch.put(bytes("k1"), bytes("1"))
+        batch.put(bytes("k2"), bytes("2"))
+        batch.put(bytes("k1"), bytes("1b"))
+        batch.delete(bytes("old"))
+        let before = db.stats().lastLSN
+        let lsn = try db.write(batch)
+        #expect(lsn == before + 1)
+        #expect(try db.getMany([bytes("k1"), bytes("k2"), bytes("old"), bytes("zz")]) == [bytes("1b"), bytes("2"), nil, nil])
+        // A batch with one bad key applies nothing.
+        var bad = WriteBatch()
+        bad.put(bytes("k3"), bytes("3"))
+        bad.put([], bytes("x"))
+        #expect(throws: StorageError.self) { try db.write(bad) }
+        #expect(try db.get(bytes("k3")) == nil)
+        try db.close()
+    }
+
+    @Test("stats report the engine's real state")
+    func stats() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions(memtable: 8 << 20))
+        for i in 0..<2000 { try db.put(bytes("key-\(i)"), [UInt8](repeating: 7, count: 100)) }
+        let txn = try db.beginTransaction()
+        var stats = db.stats()
+        #expect(stats.memtableBytes > 200_000)
+        #expect(stats.tableCount == 0)
+        #expect(stats.lastLSN == 2000)
+        #expect(stats.walBytes > 200_000)
+        #expect(stats.walSegments >= 2)
+        #expect(stats.activeTransactions == 1)
+        #expect(stats.oldestActiveSnapshot == 2000)
+        #expect(stats.ioBackend == "posix")
+        let lsn = try db.checkpoint()
+        try txn.abort()
+        stats = db.stats()
+        #expect(lsn == 2000)
+        #expect(stats.lastCheckpointLSN == 2000)
+        #expect(stats.tableCount >= 1)
+        #expect(stats.tableBytes > 100_000)
+        #expect(stats.memtableBytes < 1024, "only the empty skiplist head remains")
+        #expect(stats.walSegments == 1, "checkpoint removes WAL segments wholly below its LSN")
+        #expect(stats.walBytes < 70_000)
+        #expect(stats.activeTransactions == 0)
+        #expect(stats.oldestActiveSnapshot == nil)
+        for i in 0..<200 { _ = try db.get(bytes("key-\(i)")) }
+        #expect(db.stats().blockCacheHits + db.stats().blockCacheMisses > 0)
+        try db.close()
+    }
+}
