@@ -43,11 +43,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ToonDBConfig", dependencies: [
-            "ToonDBEngine",
+            "ToonDBEngine", "ToonDBIO",
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "ToonDBCLI", dependencies: [
-            "ToonDBEngine", "ToonDBConfig",
+            "ToonDBEngine", "ToonDBConfig", "ToonDBIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,1 +1,2 @@
-print("toondb")
+// The `toondb` command-line tool: see ToonDBCommand.swift for the commands.
+ToonDBCommand.runMain()

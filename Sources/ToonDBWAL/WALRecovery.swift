@@ -11,6 +11,8 @@ public struct WALRecoveryOutcome: Sendable, Equatable {
     public var truncatedBytes: Int64
     /// The segment new records go to and the offset they start at, when a segment exists.
     public var tail: (path: String, firstLSN: LSN, end: Int64)?
+    /// The LSN the next record appended to ``tail`` would carry (its records end just before).
+    public var nextLSNAfterTail: LSN?
 
     public static func == (a: Self, b: Self) -> Bool {
         a.lastLSN == b.lastLSN && a.replayedRecords == b.replayedRecords && a.truncatedBytes == b.truncatedBytes
@@ -109,6 +111,7 @@ public enum WALRecovery {
                 }
             }
             outcome.tail = (segment.path, segment.firstLSN, end)
+            outcome.nextLSNAfterTail = expected
         }
         return outcome
     }

@@ -103,10 +103,12 @@ public final class WALWriter: Sendable {
             } catch {
                 // Cut any partial write off so the next append starts clean; if even that fails,
                 // or the failure was the sync, stop accepting writes.
+                // After a failed sync the bytes may have landed even though the commit is
+                // reported as failed; cut them off too (best effort) so a reopen does not bring
+                // back a commit the caller was told failed.
                 let failure = StorageError(error, context: "writing the WAL")
                 let syncFailed = error.operation.contains("sync")
-                var truncated = false
-                if !syncFailed { truncated = (try? segment.file.truncate(to: offset)) != nil }
+                let truncated = (try? segment.file.truncate(to: offset)) != nil
                 if syncFailed || !truncated { state.withLock { $0.poisoned = failure } }
                 throw failure
             }
@@ -135,6 +137,17 @@ public final class WALWriter: Sendable {
             $0.lastSynced = max($0.lastSynced, firstLSN - 1)
         }
         return (segment, start)
+    }
+
+    /// Starts a new segment at the next LSN when the current one holds records, so that a
+    /// checkpoint can delete everything it covers. Called between commits.
+    public func rotateIfNotEmpty() throws(StorageError) {
+        try appendLock.withLock { (_) throws(StorageError) in
+            let (segment, offset, written, poisoned) = state.withLock { ($0.segment, $0.offset, $0.lastWritten, $0.poisoned) }
+            if let poisoned { throw StorageError(.writesStopped, "the WAL stopped accepting writes after an earlier failure (\(poisoned.message)); reopen the database") }
+            guard offset > Int64(WALFormat.segmentHeaderSize) else { return }
+            _ = try rotate(from: segment, offset: offset, firstLSN: written + 1)
+        }
     }
 
     /// Makes everything written so far durable (sync mode `normal`'s interval sync, checkpoints,

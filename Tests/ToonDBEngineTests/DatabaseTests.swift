@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import ToonDBEngine
 import ToonDBIO
@@ -209,7 +212,9 @@ struct DatabaseTests {
         #expect(stats.walSegments >= 2)
         #expect(stats.activeTransactions == 1)
         #expect(stats.oldestActiveSnapshot == 2000)
-        #expect(stats.ioBackend == "posix")
+        // testOptions asks for posix; TOONDB_IO (the test passes of `make test`) overrides it.
+        let forced = getenv("TOONDB_IO").map { String(cString: $0) }
+        #expect(stats.ioBackend == (forced == "io_uring" ? "io_uring" : "posix"))
         let lsn = try db.checkpoint()
         try txn.abort()
         stats = db.stats()
@@ -219,7 +224,7 @@ struct DatabaseTests {
         #expect(stats.tableBytes > 100_000)
         #expect(stats.memtableBytes < 1024, "only the empty skiplist head remains")
         #expect(stats.walSegments == 1, "checkpoint removes WAL segments wholly below its LSN")
-        #expect(stats.walBytes < 70_000)
+        #expect(stats.walBytes == 32, "only the new segment's header remains")
         #expect(stats.activeTransactions == 0)
         #expect(stats.oldestActiveSnapshot == nil)
         for i in 0..<200 { _ = try db.get(bytes("key-\(i)")) }

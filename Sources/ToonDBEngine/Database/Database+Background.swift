@@ -69,7 +69,13 @@ extension Database {
         edit.added = outputs
         edit.flushedLSN = memtable.maxLSN
         edit.lastLSN = memtable.maxLSN
-        try versions.logAndApply(edit)
+        do {
+            try versions.logAndApply(edit)
+        } catch {
+            // The tables were never made live: remove them rather than leak disk on every retry.
+            for table in outputs { try? FileSystem.remove(VersionSet.tablePath(path, table.number)) }
+            throw error
+        }
         stateLock.withLock {
             immutables.removeFirst()
             flushesCompleted += 1

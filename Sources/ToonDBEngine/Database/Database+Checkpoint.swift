@@ -12,6 +12,8 @@ extension Database {
         _ = try commitQueue.submit(CommitRequest(barrier: { [unowned self] () throws(StorageError) in
             switchedAt = self.lastAssignedLSN
             self.stateLock.withLock { self.switchMemtable() }
+            // Close the WAL segment here so the trim below can remove everything up to the LSN.
+            try self.wal.rotateIfNotEmpty()
         }), leader: self)
         try waitForFlushes()
         if versions.flushedLSN < switchedAt {

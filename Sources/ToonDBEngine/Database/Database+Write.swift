@@ -44,6 +44,14 @@ extension Database {
             try Self.validateKey(op.key)
             try validateValue(op.value)
         }
+        try Self.validateSize(batch)
+    }
+
+    /// One transaction is one WAL record, whose payload is limited to 1 GiB.
+    static func validateSize(_ batch: WriteBatch) throws(StorageError) {
+        if batch.byteSize > WALFormat.maxPayload / 2, batch.encodedSize > WALFormat.maxPayload {
+            throw StorageError(.valueTooLarge, "a transaction of \(batch.encodedSize) bytes exceeds the \(WALFormat.maxPayload)-byte limit of one commit")
+        }
     }
 
     /// Keeps only the last operation per key, in first-seen order (the memtable holds one

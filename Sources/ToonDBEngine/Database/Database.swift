@@ -139,7 +139,12 @@ public final class Database: @unchecked Sendable {
             self.lastAssignedLSN = lastLSN
             self.visibleLSN = ManagedAtomic(lastLSN)
             self.lastCheckpointLSN = versions.flushedLSN
-            wal = try WALWriter(directory: path + "/wal", backend: backend, lastLSN: lastLSN, tail: outcome.tail,
+            // Appending to the old tail is only right when its records end exactly at lastLSN.
+            // They can end earlier: a power loss can take WAL records (never synced in sync
+            // mode off) that were already flushed to tables. Then a new segment starts at
+            // lastLSN + 1, and the old one is skipped by later recoveries as wholly flushed.
+            let tail = outcome.nextLSNAfterTail == lastLSN + 1 ? outcome.tail : nil
+            wal = try WALWriter(directory: path + "/wal", backend: backend, lastLSN: lastLSN, tail: tail,
                                 options: WALWriter.Options(segmentSize: options.walSegmentSize))
             try removeOrphanFiles()
             options.logger.info("opened database", metadata: [

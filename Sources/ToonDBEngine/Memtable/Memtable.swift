@@ -120,7 +120,7 @@ final class Memtable: @unchecked Sendable {
 
         if previous.isEmpty { previous = Array(repeating: head, count: Self.maxHeight) }
         let searchKey = UnsafeRawBufferPointer(start: keyStart, count: internalKeyLength)
-        _ = findGreaterOrEqual(searchKey, previous: &previous)
+        _ = previous.withUnsafeMutableBufferPointer { findGreaterOrEqual(searchKey, previous: $0.baseAddress!) }
         let current = currentHeight.load(ordering: .relaxed)
         if height > current {
             // New levels start at the head; readers that see the old height simply skip them.
@@ -136,9 +136,9 @@ final class Memtable: @unchecked Sendable {
 
     // MARK: reading (any thread)
 
-    /// The first node whose internal key is >= `target`, recording the last node before it on
-    /// each level when `previous` is given.
-    private func findGreaterOrEqual(_ target: UnsafeRawBufferPointer, previous: inout [UnsafeMutableRawPointer]) -> UnsafeMutableRawPointer? {
+    /// The first node whose internal key is >= `target`. With `previous`, also records the last
+    /// node before it on each level (what an insert links after).
+    private func findGreaterOrEqual(_ target: UnsafeRawBufferPointer, previous: UnsafeMutablePointer<UnsafeMutableRawPointer>?) -> UnsafeMutableRawPointer? {
         var node = head
         var level = currentHeight.load(ordering: .relaxed) - 1
         while true {
@@ -146,7 +146,7 @@ final class Memtable: @unchecked Sendable {
             if let next, InternalKey.compare(Self.key(next), target) < 0 {
                 node = next
             } else {
-                previous[level] = node
+                previous?[level] = node
                 if level == 0 { return next }
                 level -= 1
             }
@@ -154,17 +154,7 @@ final class Memtable: @unchecked Sendable {
     }
 
     func seek(_ target: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
-        var node = head
-        var level = currentHeight.load(ordering: .relaxed) - 1
-        while true {
-            let next = Self.next(node, level)
-            if let next, InternalKey.compare(Self.key(next), target) < 0 {
-                node = next
-            } else {
-                if level == 0 { return next }
-                level -= 1
-            }
-        }
+        findGreaterOrEqual(target, previous: nil)
     }
 
     /// The newest version of `userKey` with LSN <= `snapshot`.

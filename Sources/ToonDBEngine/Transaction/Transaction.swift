@@ -136,6 +136,7 @@ public final class Transaction: Sendable {
             if let value = writes[key]! { batch.put(key, value) } else { batch.delete(key) }
         }
         do {
+            try Database.validateSize(batch)
             return try database.commit(batch, snapshot: snapshot)
         } catch {
             // Nothing was applied; the transaction is over either way.

@@ -22,6 +22,8 @@ final class VersionSet: Sendable {
         var manifest: ManifestHandle
         var manifestNumber: UInt64
         var manifestSize: Int64
+        /// Set when a manifest write failed in a way that leaves its contents unknown.
+        var broken: StorageError? = nil
     }
 
     /// The open manifest file (a class so the ~Copyable file can live in the state).
@@ -190,11 +192,20 @@ final class VersionSet: Sendable {
                 s.manifestNumber = number
                 s.manifestSize = size
             } else {
+                if let broken = s.broken { throw broken }
                 let bytes = ManifestLog.frame(edit.encode())
                 do throws(IOError) {
                     try bytes.withBytes { (raw) throws(IOError) in try backend.writeAndSync(s.manifest.file, raw, at: s.manifestSize) }
                 } catch {
-                    throw StorageError(error, context: "appending to the manifest")
+                    // Cut a partial record off so the next edit does not leave stale bytes after
+                    // it (recovery would call those corruption). After a failed sync, or if the
+                    // cut fails, the manifest's state is unknown: refuse further edits.
+                    let failure = StorageError(error, context: "appending to the manifest")
+                    let syncFailed = error.operation.contains("sync")
+                    if syncFailed || (try? s.manifest.file.truncate(to: s.manifestSize)) == nil {
+                        s.broken = StorageError(.writesStopped, "the manifest stopped accepting edits after an earlier failure (\(failure.message)); reopen the database")
+                    }
+                    throw failure
                 }
                 s.manifestSize += Int64(bytes.count)
             }

@@ -1,0 +1,85 @@
+# ToonDB: build, test, run and benchmark.   `make help` lists the targets.
+#
+# Variables (override on the command line, e.g. `make run SCRATCH=.build-cli`):
+#   SCRATCH       SwiftPM build directory (default .build)
+#   CONFIG        node configuration used by `make run` (default config/node.toml)
+#   TEST_RESULTS  where `make test` leaves xUnit files (default $(SCRATCH)/test-results)
+#   TEST_PASSES   the test passes `make test` runs, each a `test-<pass>` target
+#   SAMPLE_COUNT, BENCH_NUM, BENCH_SYNC_NUM, BENCH_THREADS
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT          ?= swift
+SCRATCH        ?= .build
+SWIFT_FLAGS     = --scratch-path $(SCRATCH)
+DEBUG_BIN       = $(SCRATCH)/debug/toondb
+RELEASE_BIN     = $(SCRATCH)/release/toondb
+CONFIG         ?= config/node.toml
+TEST_RESULTS   ?= $(SCRATCH)/test-results
+# To add a pass (e.g. pytest), append its name here and define a `test-<name>` target that
+# writes <name>.xml (xUnit/JUnit) into $(TEST_RESULTS); .ci/run counts every *.xml there.
+TEST_PASSES    ?= swift-posix swift-io_uring
+SAMPLE_COUNT   ?= 100000
+BENCH_NUM      ?= 1000000
+BENCH_SYNC_NUM ?= 10000
+BENCH_THREADS  ?= 16
+
+.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench clean
+
+help:
+	@echo "make deps      install missing system packages (liburing-dev, pkg-config)"
+	@echo "make build     debug build"
+	@echo "make release   release build ($(RELEASE_BIN))"
+	@echo "make test      build the tests and run every pass: $(TEST_PASSES)"
+	@echo "               (xUnit results in $(TEST_RESULTS); .ci/run sums them)"
+	@echo "make run       release build, load $(SAMPLE_COUNT) sample pairs into ./data, checkpoint, print stats"
+	@echo "make bench     toondb bench and RocksDB db_bench on the same workloads (BENCH_NUM=$(BENCH_NUM))"
+	@echo "make clean     remove build products, test results and bench-data/ (./data is kept)"
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+build-tests: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+
+# Every pass runs even when an earlier one fails; the target fails if any did. Old results
+# go first, so a failed build never leaves stale ones to be counted.
+test: clean-test-results build-tests
+	@status=0; for pass in $(TEST_PASSES); do \
+	    $(MAKE) --no-print-directory test-$$pass || status=1; \
+	done; \
+	echo "test results: $(TEST_RESULTS)"; exit $$status
+
+clean-test-results:
+	@rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)
+
+test-swift-posix:
+	@TOONDB_IO=posix scripts/swift-test-pass.sh swift-posix $(TEST_RESULTS) $(SWIFT_FLAGS)
+
+# Only where the kernel lets this process use io_uring (automatic selection says so).
+test-swift-io_uring:
+	@backend=$$(scripts/io-backend.sh $(DEBUG_BIN)) || exit 1; \
+	if [ "$$backend" = io_uring ]; then \
+	    TOONDB_IO=io_uring scripts/swift-test-pass.sh swift-io_uring $(TEST_RESULTS) $(SWIFT_FLAGS); \
+	else \
+	    echo "=== skipping the io_uring pass: io_uring is not usable here (automatic selection chose $$backend) ==="; \
+	fi
+
+# Idempotent: the sample dataset is deterministic, so a second run overwrites the same keys.
+run: release
+	$(RELEASE_BIN) sample --config $(CONFIG) --count $(SAMPLE_COUNT)
+	$(RELEASE_BIN) checkpoint --config $(CONFIG)
+	$(RELEASE_BIN) stats --config $(CONFIG)
+
+bench: release
+	TOONDB=$(RELEASE_BIN) scripts/bench-rocksdb.sh --num $(BENCH_NUM) --sync-num $(BENCH_SYNC_NUM) --threads $(BENCH_THREADS)
+
+clean:
+	-$(SWIFT) package clean $(SWIFT_FLAGS)
+	rm -rf $(TEST_RESULTS) bench-data
