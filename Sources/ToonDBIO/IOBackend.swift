@@ -95,12 +95,12 @@ public enum IOBackendSelector {
             logger?.info("I/O backend: posix", metadata: ["reason": "requested"])
             return POSIXBackend()
         case .ioUring:
-            let backend = try URingBackend()
+            let backend = try URingBackend(inlineSingleOperations: true)
             logger?.info("I/O backend: io_uring", metadata: ["reason": "requested"])
             return backend
         case .automatic:
             do {
-                let backend = try URingBackend()
+                let backend = try URingBackend(inlineSingleOperations: true)
                 logger?.info("I/O backend: io_uring")
                 return backend
             } catch {

@@ -13,6 +13,8 @@ final class CommitRequest: @unchecked Sendable {
     let bypassClosed: Bool
     var result: Result<LSN, StorageError>?
     var done = false
+    /// Signalled when this request is done or has become the leader.
+    let wakeup = Condition()
 
     init(batch: WriteBatch, snapshot: LSN?) {
         kind = .batch(batch, snapshot: snapshot)
@@ -50,7 +52,7 @@ final class CommitQueue: @unchecked Sendable {
     func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
         lock.lock()
         queue.append(request)
-        while !request.done && queue[head] !== request { lock.wait() }
+        while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
         if request.done {
             lock.unlock()
             return try request.result!.get()
@@ -71,13 +73,16 @@ final class CommitQueue: @unchecked Sendable {
         database.commitGroup(group)
 
         lock.lock()
-        for member in group { member.done = true }
+        for member in group {
+            member.done = true
+            if member !== request { member.wakeup.signal() }
+        }
         head += group.count
         if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)
             head = 0
         }
-        lock.broadcast()
+        if head < queue.count { queue[head].wakeup.signal() }  // the next leader
         lock.unlock()
         return try request.result!.get()
     }

@@ -42,6 +42,9 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits on another condition variable with this lock's mutex (the lock must be held).
+    func wait(on other: Condition) { pthread_cond_wait(other.raw, mutex) }
     func signal() { pthread_cond_signal(condition) }
 
     @inline(__always)
@@ -50,6 +53,18 @@ final class ConditionLock: @unchecked Sendable {
         defer { unlock() }
         return try body()
     }
+}
+
+/// A condition variable used with a ``ConditionLock``'s mutex, so one waiter can be woken
+/// without waking every thread waiting on that lock.
+final class Condition: @unchecked Sendable {
+    let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    init() { pthread_cond_init(raw, nil) }
+    deinit {
+        pthread_cond_destroy(raw)
+        raw.deallocate()
+    }
+    func signal() { pthread_cond_signal(raw) }
 }
 
 /// A named OS thread running `body` once; ``join()`` waits for it.
