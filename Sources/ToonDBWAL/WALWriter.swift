@@ -67,6 +67,8 @@ public final class WALWriter: Sendable {
         } else {
             (segment, offset) = try Self.createSegment(directory: directory, firstLSN: lastLSN + 1, backend: backend)
         }
+        // What recovery replayed counts as committed, so make it durable before anything new.
+        do { try backend.sync(segment.file, dataOnly: true) } catch { throw StorageError(error, context: "syncing the WAL tail at open") }
         state = Mutex(State(segment: segment, offset: offset, lastWritten: lastLSN, lastSynced: lastLSN, poisoned: nil,
                             closedBytes: closed.reduce(0) { $0 + $1.size }, closedSegments: closed))
     }

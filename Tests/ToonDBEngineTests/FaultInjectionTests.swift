@@ -450,7 +450,13 @@ final class ScriptedFaultBackend: IOBackend {
     func write(_ file: borrowing File, _ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(IOError) {
         try base.write(file, buffer, at: offset)
     }
-    func sync(_ file: borrowing File, dataOnly: Bool) throws(IOError) { try base.sync(file, dataOnly: dataOnly) }
+    func sync(_ file: borrowing File, dataOnly: Bool) throws(IOError) {
+        // The WAL writes a group, then syncs it separately: fail that sync (the bytes landed).
+        if mode == .syncFailsAfterWrite && fire(file.path) {
+            throw IOError(errno: EIO, operation: "fdatasync (injected)", path: file.path)
+        }
+        try base.sync(file, dataOnly: dataOnly)
+    }
     func writeAndSync(_ file: borrowing File, _ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(IOError) {
         guard fire(file.path) else { return try base.writeAndSync(file, buffer, at: offset) }
         switch mode {
