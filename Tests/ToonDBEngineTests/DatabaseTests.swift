@@ -198,6 +198,35 @@ struct DatabaseTests {
         try db.close()
     }
 
+    @Test("getMany agrees with get across memtables, level 0 and deeper levels", arguments: availableBackends)
+    func getManyAcrossLevels(backend: IOBackendSelector.Preference) throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions(backend: backend))
+        var random = SeededRandom(seed: 7)
+        // Three generations: compacted down, in level 0, and in the memtable; each overwrites
+        // or deletes some keys of the one before.
+        for generation in 0..<3 {
+            for _ in 0..<1500 {
+                let key = bytes("k\(Int.random(in: 0..<800, using: &random))")
+                if Int.random(in: 0..<5, using: &random) == 0 {
+                    try db.delete(key)
+                } else {
+                    try db.put(key, bytes("g\(generation)-") + random.bytes(Int.random(in: 0..<40, using: &random)))
+                }
+            }
+            if generation == 0 { try db.compactAll() }
+            if generation == 1 { try db.flush() }
+        }
+        #expect(db.stats().levels.dropFirst().contains { $0.tables > 0 }, "some data lives below level 0")
+        let keys = (0..<900).map { bytes("k\($0)") } + [bytes("k5"), bytes("k5"), bytes("zz")]
+        let batch = try db.getMany(keys)
+        var expected: [[UInt8]?] = []
+        for key in keys { expected.append(try db.get(key)) }
+        #expect(batch == expected)
+        #expect(batch.contains { $0 == nil } && batch.contains { $0 != nil })
+        try db.close()
+    }
+
     @Test("stats report the engine's real state")
     func stats() throws {
         let dir = TemporaryDirectory()
