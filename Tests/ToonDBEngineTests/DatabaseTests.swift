@@ -144,6 +144,24 @@ struct DatabaseTests {
         try db.delete(bytes("c/2"))
         #expect(try collect(iterator) == ["c", "c/1", "c/10", "c/2"])
         #expect(try collect(db.scan(prefix: bytes("c/"))) == ["c/0", "c/1", "c/10"])
+
+        // forEach reads the same pairs in place, and stops when asked.
+        var visited: [(String, String)] = []
+        try db.scan().forEach { key, value in
+            visited.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            return true
+        }
+        var copied: [(String, String)] = []
+        let all = try db.scan()
+        while let pair = try all.next() { copied.append((String(decoding: pair.key, as: UTF8.self), String(decoding: pair.value, as: UTF8.self))) }
+        #expect(visited.map(\.0) == copied.map(\.0))
+        #expect(visited.map(\.1) == copied.map(\.1))
+        var firstTwo = 0
+        try db.scan().forEach { _, _ in
+            firstTwo += 1
+            return firstTwo < 2
+        }
+        #expect(firstTwo == 2)
         try db.close()
     }
 

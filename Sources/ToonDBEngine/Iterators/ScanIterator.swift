@@ -22,12 +22,22 @@ public final class ScanIterator: @unchecked Sendable {
         self.pinned = pinned
     }
 
-    /// The next pair, or nil when the range is exhausted.
-    public func next() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
-        if finished { return nil }
+    /// The user key of the pair `input` is positioned at (reused, so steady-state iteration
+    /// allocates nothing).
+    private var currentKey: [UInt8] = []
+    /// Whether `input` sits on a pair already handed out (its older versions still to skip).
+    private var positioned = false
+
+    /// Moves `input` to the next visible pair: the newest version of the next user key with
+    /// LSN <= the snapshot, when that version is a value. Returns false at the end.
+    private func advance() throws(StorageError) -> Bool {
+        if finished { return false }
         if !started {
             started = true
             try input.seek(InternalKey.encode(start, InternalKey.maxLSN, .value))
+        } else if positioned {
+            positioned = false
+            try skipVersions()
         }
         while input.isValid {
             let ikey = input.key
@@ -38,21 +48,38 @@ public final class ScanIterator: @unchecked Sendable {
                 try input.next()  // too new for this snapshot
                 continue
             }
-            let key = [UInt8](user)
-            let isValue = UInt8(truncatingIfNeeded: trailer) == ValueKind.value.rawValue
-            let value = isValue ? [UInt8](input.value) : []
-            try skipVersions(of: key)
-            if isValue { return (key, value) }
+            currentKey.removeAll(keepingCapacity: true)
+            currentKey.append(contentsOf: user)
+            if UInt8(truncatingIfNeeded: trailer) == ValueKind.value.rawValue {
+                positioned = true
+                return true
+            }
+            try skipVersions()  // a tombstone hides the key
         }
         finished = true
-        return nil
+        return false
     }
 
-    /// Advances past the remaining (older) versions of `key`.
-    private func skipVersions(of key: [UInt8]) throws(StorageError) {
+    /// Advances past the current entry and the remaining (older) versions of `currentKey`.
+    private func skipVersions() throws(StorageError) {
         try input.next()
-        while input.isValid, key.withUnsafeBytes({ compareBytes(InternalKey.userKey(input.key), $0) == 0 }) {
+        while input.isValid, currentKey.withUnsafeBytes({ compareBytes(InternalKey.userKey(input.key), $0) == 0 }) {
             try input.next()
+        }
+    }
+
+    /// The next pair, or nil when the range is exhausted.
+    public func next() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        guard try advance() else { return nil }
+        return (currentKey, [UInt8](input.value))
+    }
+
+    /// Calls `body` with each remaining pair, without copying: the buffers are valid only during
+    /// the call. `body` returns false to stop early.
+    public func forEach(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) {
+        while try advance() {
+            let keepGoing = try currentKey.withBytes { (key) throws(StorageError) -> Bool in try body(key, input.value) }
+            if !keepGoing { return }
         }
     }
 
