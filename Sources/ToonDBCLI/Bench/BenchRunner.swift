@@ -231,12 +231,13 @@ final class BenchRunner {
             }
             if let message = failure.message { throw CLIError(message) }
         }
-        let backend = db.stats().ioBackend
+        let stats = db.stats()
         try discard(db, path)
         let p = latencies.percentiles(count: total, [50, 99])
+        let perGroup = Double(stats.commits) / Double(max(stats.commitGroups, 1))
         return BenchResult(name: name, ops: total, nanoseconds: elapsed, p50: p[0], p99: p[1],
-                           bytes: Int64(total) * Int64(settings.keySize + settings.valueSize), ioBackend: backend,
-                           note: "sync full, \(threads) writer\(threads == 1 ? "" : "s")")
+                           bytes: Int64(total) * Int64(settings.keySize + settings.valueSize), ioBackend: stats.ioBackend,
+                           note: "sync full, \(threads) writer\(threads == 1 ? "" : "s"), \(String(format: "%.1f", perGroup)) commits per WAL sync")
     }
 
     /// sync-num 4 KiB pwrite+fdatasync appends to a file in the benchmark directory.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ToonDBFormat
 
 /// One commit waiting in the queue: a write batch (with the snapshot of its transaction, for
@@ -47,6 +50,8 @@ final class CommitQueue: @unchecked Sendable {
     private let lock = ConditionLock()
     private var queue: [CommitRequest] = []
     private var head = 0
+    /// A decaying maximum of recent group sizes (written by leaders only).
+    private var recentGroupSize = 1.0
 
     /// Queues `request` and returns its LSN once it is committed (or throws why not).
     func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
@@ -57,7 +62,18 @@ final class CommitQueue: @unchecked Sendable {
             lock.unlock()
             return try request.result!.get()
         }
-        // This thread leads: take a group from the front.
+        // This thread leads. When recent groups were large (several committers are active) and
+        // few are queued now, the committers just acknowledged are on their way back: yield a
+        // few times so they join this group instead of forming a small one behind it.
+        if database.options.syncMode == .full && recentGroupSize >= 2 {
+            var yields = 0
+            while yields < 4 && Double(queue.count - head) < recentGroupSize * 0.75 {
+                lock.unlock()
+                sched_yield()
+                lock.lock()
+                yields += 1
+            }
+        }
         var group = [request]
         if !request.isBarrier && database.options.groupCommit {
             var bytes = request.byteSize
@@ -71,19 +87,21 @@ final class CommitQueue: @unchecked Sendable {
         lock.unlock()
 
         database.commitGroup(group)
+        recentGroupSize = max(Double(group.count), recentGroupSize * 0.9)
 
         lock.lock()
-        for member in group {
-            member.done = true
-            if member !== request { member.wakeup.signal() }
-        }
+        for member in group { member.done = true }
         head += group.count
         if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)
             head = 0
         }
-        if head < queue.count { queue[head].wakeup.signal() }  // the next leader
+        let nextLeader = head < queue.count ? queue[head] : nil
         lock.unlock()
+        // Wake after unlocking, so the woken threads do not at once block on the lock. (`group`
+        // keeps the requests, and so their conditions, alive.)
+        nextLeader?.wakeup.signal()
+        for member in group where member !== request { member.wakeup.signal() }
         return try request.result!.get()
     }
 }

@@ -89,6 +89,8 @@ extension Database {
             pendingCompactionBytes: picker.pendingBytes(version),
             compactionsCompleted: compactions,
             flushesCompleted: flushes,
+            commits: commitCount.load(ordering: .relaxed),
+            commitGroups: commitGroupCount.load(ordering: .relaxed),
             blockCacheHits: cache.hits,
             blockCacheMisses: cache.misses,
             blockCacheBytes: cache.usage,

@@ -134,6 +134,8 @@ extension Database {
         }
         lastAssignedLSN = lsn
         visibleLSN.store(lsn, ordering: .releasing)
+        commitCount.wrappingIncrement(by: accepted.count, ordering: .relaxed)
+        commitGroupCount.wrappingIncrement(ordering: .relaxed)
         if conflicts.isTracking {
             conflicts.prune(oldestSnapshot: snapshots.oldest { self.visibleLSN.load(ordering: .acquiring) })
         }

@@ -39,6 +39,8 @@ public final class Database: @unchecked Sendable {
     let visibleLSN: ManagedAtomic<UInt64>
     let closed = ManagedAtomic<Bool>(false)
     let transactionIDs = ManagedAtomic<UInt64>(0)
+    let commitCount = ManagedAtomic<Int>(0)
+    let commitGroupCount = ManagedAtomic<Int>(0)
 
     /// Guards the fields below and is the condition writers, the background thread and
     /// checkpoints wait on.

@@ -14,6 +14,9 @@ public struct DatabaseStats: Sendable, Equatable {
     public var pendingCompactionBytes: Int64
     public var compactionsCompleted: Int
     public var flushesCompleted: Int
+    /// Write transactions committed since open, and the WAL writes (group commits) they took.
+    public var commits: Int
+    public var commitGroups: Int
     public var blockCacheHits: Int
     public var blockCacheMisses: Int
     public var blockCacheBytes: Int
@@ -49,6 +52,8 @@ public struct DatabaseStats: Sendable, Equatable {
             ("pending_compaction_bytes", "\(pendingCompactionBytes)"),
             ("compactions_completed", "\(compactionsCompleted)"),
             ("flushes_completed", "\(flushesCompleted)"),
+            ("commits", "\(commits)"),
+            ("commit_groups", "\(commitGroups)"),
             ("block_cache_hits", "\(blockCacheHits)"),
             ("block_cache_misses", "\(blockCacheMisses)"),
             ("block_cache_bytes", "\(blockCacheBytes)"),
