@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine", "ToonDBIO"]),
 
         .testTarget(name: "ToonDBIOTests", dependencies: ["ToonDBIO", "ToonDBTestSupport"]),
-        .testTarget(name: "ToonDBFormatTests", dependencies: ["ToonDBFormat"]),
+        .testTarget(name: "ToonDBFormatTests", dependencies: ["ToonDBFormat", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBWALTests", dependencies: ["ToonDBWAL", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBTableTests", dependencies: ["ToonDBTable", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBEngineTests", dependencies: ["ToonDBEngine", "ToonDBTestSupport", "toondb-crash-writer"]),

@@ -129,16 +129,3 @@ struct ScanCommand: ParsableCommand {
         }
     }
 }
-
-/// The smallest key greater than every key starting with `prefix` (nil: no upper bound).
-func prefixSuccessor(_ prefix: [UInt8]) -> [UInt8]? {
-    var bytes = prefix
-    while let last = bytes.last {
-        if last < 0xFF {
-            bytes[bytes.count - 1] = last + 1
-            return bytes
-        }
-        bytes.removeLast()
-    }
-    return nil
-}

@@ -1,3 +1,4 @@
+import ToonDBTestSupport
 import ToonDBFormat
 
 /// What decoding some bytes with a ``ByteReader`` produced: the value or the error, and the
@@ -41,19 +42,8 @@ func encoded(_ batch: WriteBatch) -> [UInt8] {
     return bytes
 }
 
-/// A deterministic generator (SplitMix64) so randomized cases are reproducible.
-struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
-}
+/// ToonDBTestSupport's deterministic generator, so randomized cases are reproducible.
+typealias TestRandom = SeededRandom
 
 /// A bit-at-a-time CRC-32C (reflected polynomial 0x82F63B78): the reference the library's
 /// (hardware or table-driven) implementation is checked against.

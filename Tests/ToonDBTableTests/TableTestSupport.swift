@@ -1,3 +1,4 @@
+import ToonDBTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,22 +22,10 @@ struct TemporaryDirectory {
     func cleanup() { try? FileSystem.removeTree(path) }
 }
 
-/// A seeded SplitMix64 generator, so failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of ToonDBTestSupport, so failures reproduce.
+typealias SeededGenerator = SeededRandom
 
-func randomBytes(_ count: Int, using rng: inout SeededGenerator) -> [UInt8] {
-    (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
-}
+func randomBytes(_ count: Int, using rng: inout SeededGenerator) -> [UInt8] { rng.bytes(count) }
 
 /// One entry of the in-memory model.
 struct ModelEntry {

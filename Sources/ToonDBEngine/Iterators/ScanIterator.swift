@@ -93,7 +93,7 @@ public final class ScanIterator: @unchecked Sendable {
 
 /// The smallest key greater than every key starting with `prefix`, or nil when there is none
 /// (the prefix is empty or all 0xFF).
-func prefixSuccessor(_ prefix: [UInt8]) -> [UInt8]? {
+public func prefixSuccessor(_ prefix: [UInt8]) -> [UInt8]? {
     var bytes = prefix
     while let last = bytes.last {
         if last < 0xFF {
