@@ -3,42 +3,60 @@ import ToonDBFormat
 /// Merges several internal iterators into one in internal-key order. Children are ordered
 /// newest source first, so for equal internal keys (which cannot occur across sources, as each
 /// LSN is written once) the newest wins anyway.
+///
+/// The valid children are kept sorted by their current key; after the front child advances it
+/// is sifted back into place, which costs one comparison when the same source supplies the next
+/// key too (the common case: long runs from one table or level).
 final class MergingIterator: InternalIterator {
     private let children: [any InternalIterator]
-    private var current: Int = -1
+    /// Indices of the valid children, smallest current key first.
+    private var order: [Int] = []
 
     init(_ children: [any InternalIterator]) { self.children = children }
 
-    var isValid: Bool { current >= 0 }
+    var isValid: Bool { !order.isEmpty }
 
-    private func pickSmallest() {
-        current = -1
-        var best: UnsafeRawBufferPointer? = nil
-        for (index, child) in children.enumerated() where child.isValid {
-            let key = child.key
-            if let b = best, InternalKey.compare(key, b) >= 0 { continue }
-            best = key
-            current = index
+    private func rebuildOrder() {
+        order = children.indices.filter { children[$0].isValid }
+        order.sort { a, b in
+            let c = InternalKey.compare(children[a].key, children[b].key)
+            return c < 0 || (c == 0 && a < b)
         }
     }
 
     func seekToFirst() throws(StorageError) {
         for child in children { try child.seekToFirst() }
-        pickSmallest()
+        rebuildOrder()
     }
 
     func seek(_ target: [UInt8]) throws(StorageError) {
         for child in children { try child.seek(target) }
-        pickSmallest()
+        rebuildOrder()
     }
 
     func next() throws(StorageError) {
-        try children[current].next()
-        pickSmallest()
+        let front = order[0]
+        let child = children[front]
+        try child.next()
+        guard child.isValid else {
+            order.removeFirst()
+            return
+        }
+        // Sift the advanced child right past every child with a smaller key.
+        let key = child.key
+        var position = 0
+        while position + 1 < order.count {
+            let other = order[position + 1]
+            let c = InternalKey.compare(children[other].key, key)
+            if c > 0 || (c == 0 && other > front) { break }
+            order[position] = other
+            position += 1
+        }
+        order[position] = front
     }
 
-    var key: UnsafeRawBufferPointer { children[current].key }
-    var value: UnsafeRawBufferPointer { children[current].value }
+    var key: UnsafeRawBufferPointer { children[order[0]].key }
+    var value: UnsafeRawBufferPointer { children[order[0]].value }
 }
 
 /// Walks the tables of one sorted, disjoint level (1 and up), opening each table only when
