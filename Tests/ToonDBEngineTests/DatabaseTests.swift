@@ -245,6 +245,37 @@ struct DatabaseTests {
         try db.close()
     }
 
+    @Test("an open iterator keeps compacted-away tables alive; they are deleted once it is released")
+    func obsoleteTablesWaitForReaders() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        // Scattered key order, so level-0 tables overlap and compaction must rewrite them (not move).
+        for n in 0..<3000 {
+            let i = n * 7919 % 3000
+            try db.put(bytes("key-\(100_000 + i)"), [UInt8](repeating: UInt8(i % 251), count: 64))
+        }
+        try db.flush()
+        func tableFiles() throws -> Set<String> { Set(try FileSystem.listDirectory(dir.child("tables"))) }
+        let before = try tableFiles()
+        #expect(!before.isEmpty)
+
+        var iterator: ScanIterator? = try db.scan()
+        let first = try iterator!.next()
+        #expect(first?.key == bytes("key-100000"))
+        try db.compactAll()
+        // The compaction replaced every table, but the iterator still reads the old ones.
+        #expect(try tableFiles().isSuperset(of: before), "a table was deleted under an open iterator")
+        var count = 1
+        while let pair = try iterator!.next() {
+            #expect(pair.value.count == 64)
+            count += 1
+        }
+        #expect(count == 3000)
+        iterator = nil
+        #expect(try tableFiles().isDisjoint(with: before), "obsolete tables outlived their last reader")
+        try db.close()
+    }
+
     @Test("stats report the engine's real state")
     func stats() throws {
         let dir = TemporaryDirectory()
