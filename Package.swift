@@ -62,6 +62,8 @@ let package = Package(
         .testTarget(name: "ToonDBTableTests", dependencies: ["ToonDBTable", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBEngineTests", dependencies: ["ToonDBEngine", "ToonDBTestSupport", "toondb-crash-writer"]),
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
+        // Runs the built `toondb` binary as a user would.
+        .testTarget(name: "ToonDBCLITests", dependencies: ["ToonDBCLI", "ToonDBTestSupport"]),
     ]
 )
 

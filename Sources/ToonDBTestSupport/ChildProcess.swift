@@ -9,14 +9,16 @@ public final class ChildProcess: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var reachedEOF = false
 
-    /// Starts `path` with `arguments`; stderr is inherited (shown in test logs).
-    public init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `path` with `arguments`; stderr is inherited (shown in test logs), or with
+    /// `mergeStderr` sent to the same pipe as stdout.
+    public init(_ path: String, _ arguments: [String], environment: [String: String] = [:], mergeStderr: Bool = false) throws {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw ChildProcessError("pipe failed: errno \(errno)") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        if mergeStderr { posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2) }
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -59,7 +61,7 @@ public final class ChildProcess: @unchecked Sendable {
             if ready <= 0 { continue }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = read(stdoutFD, &chunk, chunk.count)
-            if n <= 0 { reachedEOF = true; break }
+            if n <= 0 { reachedEOF = true; lines += takeRest(); break }
             buffer += chunk[0..<n]
             lines += takeLines()
             if let stop, lines.contains(where: stop) { break }
@@ -73,11 +75,17 @@ public final class ChildProcess: @unchecked Sendable {
         while !reachedEOF {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = read(stdoutFD, &chunk, chunk.count)
-            if n <= 0 { reachedEOF = true; break }
+            if n <= 0 { reachedEOF = true; lines += takeRest(); break }
             buffer += chunk[0..<n]
             lines += takeLines()
         }
         return lines
+    }
+
+    /// At end of file: an unterminated last line, if any.
+    private func takeRest() -> [String] {
+        defer { buffer.removeAll() }
+        return buffer.isEmpty ? [] : [String(decoding: buffer, as: UTF8.self)]
     }
 
     private func takeLines() -> [String] {
@@ -104,6 +112,17 @@ public final class ChildProcess: @unchecked Sendable {
 public struct ChildProcessError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs a program to completion (bounded by `timeout` seconds, then killed) and returns its
+/// exit status and its output (stdout, plus stderr when `mergeStderr`).
+public func runProgram(_ path: String, _ arguments: [String], mergeStderr: Bool = true, timeout: Double = 60) throws -> (status: Int32, output: String) {
+    let child = try ChildProcess(path, arguments, mergeStderr: mergeStderr)
+    var lines = child.readLines(for: timeout)
+    child.kill()  // a no-op once it has exited
+    let status = child.wait()
+    lines += child.readRemainingLines()
+    return (status, lines.joined(separator: "\n"))
 }
 
 public func monotonicNow() -> Double {

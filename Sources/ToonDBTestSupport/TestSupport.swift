@@ -71,3 +71,10 @@ public func testOptions(backend: IOBackendSelector.Preference = .posix, memtable
 public var availableBackends: [IOBackendSelector.Preference] {
     (try? URingBackend()) != nil ? [.posix, .ioUring] : [.posix]
 }
+
+/// Small file helpers for tests.
+public enum FileSystemHelpers {
+    public static func write(_ path: String, _ text: String) throws {
+        try FileSystem.writeAtomically(path, Array(text.utf8), backend: POSIXBackend())
+    }
+}
