@@ -175,9 +175,13 @@ final class VersionSet: Sendable {
             var edit = edit
             edit.nextFileNumber = s.nextFileNumber
             if let l = edit.flushedLSN { edit.flushedLSN = max(l, s.flushedLSN) }
+            // A table the edit moves between levels keeps its metadata object: one object per
+            // file, so the file is deleted only when no version at all references it.
+            var live: [UInt64: FileMetadata] = [:]
+            for table in s.current.allTables { live[table.number] = table }
             let next = s.current.applying(edit) { t in
-                FileMetadata(number: t.number, path: Self.tablePath(directory, t.number), size: t.size, smallest: t.smallest,
-                             largest: t.largest, minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries, sink: sink)
+                live[t.number] ?? FileMetadata(number: t.number, path: Self.tablePath(directory, t.number), size: t.size, smallest: t.smallest,
+                                               largest: t.largest, minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries, sink: sink)
             }
             if s.manifestSize >= Self.manifestRollBytes {
                 // Roll: the new manifest's snapshot already includes this edit.
