@@ -85,6 +85,29 @@ struct DatabaseTests {
         try db.close()
     }
 
+    @Test("out-of-range options are rejected at open, naming the field")
+    func invalidOptions() throws {
+        let dir = TemporaryDirectory()
+        let cases: [(String, (inout DatabaseOptions) -> Void)] = [
+            ("memtableSize", { $0.memtableSize = 10 }),
+            ("blockCacheSize", { $0.blockCacheSize = -1 }),
+            ("maxImmutableMemtables", { $0.maxImmutableMemtables = 0 }),
+            ("level0StopTrigger", { $0.level0StopTrigger = 1 }),
+            ("syncInterval", { $0.syncInterval = 0 }),
+            ("bloomBitsPerKey", { $0.bloomBitsPerKey = 1000 }),
+        ]
+        for (field, breakIt) in cases {
+            var options = testOptions()
+            breakIt(&options)
+            var failure: StorageError?
+            do { _ = try Database.open(path: dir.path, options: options) } catch { failure = error }
+            #expect(failure?.code == .invalidArgument, "\(field) accepted")
+            #expect(failure?.message.contains(field) == true)
+        }
+        // The directory was not left locked by the failed opens.
+        try Database.open(path: dir.path, options: testOptions()).close()
+    }
+
     @Test("a closed database rejects every call; close is idempotent")
     func closedDatabase() throws {
         let dir = TemporaryDirectory()

@@ -89,12 +89,7 @@ public final class Database: @unchecked Sendable {
     }
 
     private init(path: String, options: DatabaseOptions, backend: any IOBackend) throws(StorageError) {
-        guard options.memtableSize >= 4096, options.blockSize >= 256, options.maxValueSize >= 0,
-              options.level0CompactionTrigger >= 1, options.level0SlowdownTrigger >= options.level0CompactionTrigger,
-              options.level0StopTrigger >= options.level0SlowdownTrigger, options.levelSizeMultiplier >= 2,
-              options.syncInterval > 0, options.walSegmentSize >= 4096, options.targetTableSize >= 4096 else {
-            throw .invalidArgument("invalid database options")
-        }
+        try options.validate()
         self.path = path
         self.options = options
         self.backend = backend

@@ -1,4 +1,5 @@
 import Logging
+import ToonDBFormat
 import ToonDBIO
 
 /// When a commit counts as durable.
@@ -59,4 +60,30 @@ public struct DatabaseOptions: Sendable {
     public var logger = Logger(label: "toondb.engine")
 
     public init() {}
+}
+
+extension DatabaseOptions {
+    /// Throws ``StorageError/Code/invalidArgument`` naming the first field out of range.
+    public func validate() throws(StorageError) {
+        func require(_ condition: Bool, _ field: String, _ rule: String, _ value: Any) throws(StorageError) {
+            if !condition { throw .invalidArgument("invalid option \(field) = \(value): \(rule)") }
+        }
+        try require(memtableSize >= 4096, "memtableSize", "must be at least 4096 bytes", memtableSize)
+        try require(maxImmutableMemtables >= 1, "maxImmutableMemtables", "must be at least 1", maxImmutableMemtables)
+        try require(maxValueSize >= 0 && maxValueSize <= 1 << 30, "maxValueSize", "must be between 0 and 1 GiB", maxValueSize)
+        try require(blockSize >= 256 && blockSize <= 16 << 20, "blockSize", "must be between 256 bytes and 16 MiB", blockSize)
+        try require(blockCacheSize >= 0, "blockCacheSize", "must not be negative", blockCacheSize)
+        try require(bloomBitsPerKey >= 0 && bloomBitsPerKey <= 64, "bloomBitsPerKey", "must be between 0 and 64", bloomBitsPerKey)
+        try require(maxOpenTables >= 1, "maxOpenTables", "must be at least 1", maxOpenTables)
+        try require(level0CompactionTrigger >= 1, "level0CompactionTrigger", "must be at least 1", level0CompactionTrigger)
+        try require(level0SlowdownTrigger >= level0CompactionTrigger, "level0SlowdownTrigger",
+                    "must be at least level0CompactionTrigger (\(level0CompactionTrigger))", level0SlowdownTrigger)
+        try require(level0StopTrigger >= level0SlowdownTrigger, "level0StopTrigger",
+                    "must be at least level0SlowdownTrigger (\(level0SlowdownTrigger))", level0StopTrigger)
+        try require(level1MaxBytes >= 4096, "level1MaxBytes", "must be at least 4096 bytes", level1MaxBytes)
+        try require(levelSizeMultiplier >= 2, "levelSizeMultiplier", "must be at least 2", levelSizeMultiplier)
+        try require(targetTableSize >= 4096, "targetTableSize", "must be at least 4096 bytes", targetTableSize)
+        try require(walSegmentSize >= 4096, "walSegmentSize", "must be at least 4096 bytes", walSegmentSize)
+        try require(syncInterval > 0 && syncInterval.isFinite, "syncInterval", "must be a positive number of seconds", syncInterval)
+    }
 }
