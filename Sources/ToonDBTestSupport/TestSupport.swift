@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ToonDBEngine
 import ToonDBIO
+import ToonDBWAL
 
 /// A fresh directory under /tmp, removed (with everything in it) when this value goes away.
 public final class TemporaryDirectory: @unchecked Sendable {
@@ -72,9 +73,41 @@ public var availableBackends: [IOBackendSelector.Preference] {
     (try? URingBackend()) != nil ? [.posix, .ioUring] : [.posix]
 }
 
-/// Small file helpers for tests.
-public enum FileSystemHelpers {
-    public static func write(_ path: String, _ text: String) throws {
-        try FileSystem.writeAtomically(path, Array(text.utf8), backend: POSIXBackend())
+/// Reading and damaging files byte by byte, for corruption and recovery tests.
+public enum FileDamage {
+    public static func read(_ path: String) throws -> [UInt8] { try FileSystem.readAll(path, backend: POSIXBackend()) }
+
+    /// Replaces the file's contents.
+    public static func write(_ path: String, _ bytes: [UInt8]) throws {
+        let file = try File.open(path, .createTruncate)
+        try bytes.withBytes { (raw) throws(IOError) in try POSIXBackend().write(file, raw, at: 0) }
+    }
+
+    public static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
+
+    /// XORs the byte at `offset` with `mask`.
+    public static func flip(_ path: String, at offset: Int, mask: UInt8 = 0x20) throws {
+        var bytes = try read(path)
+        bytes[offset] ^= mask
+        try write(path, bytes)
+    }
+
+    public static func truncate(_ path: String, to length: Int64) throws {
+        let file = try File.open(path, .readWrite)
+        try file.truncate(to: length)
+    }
+
+    /// (offset, size, LSN) of every well-formed record of a WAL segment, in order.
+    public static func walRecords(_ segment: String) throws -> [(offset: Int, size: Int, lsn: LSN)] {
+        let bytes = try read(segment)
+        return bytes.withUnsafeBytes { raw in
+            var result: [(offset: Int, size: Int, lsn: LSN)] = []
+            var offset = WALFormat.segmentHeaderSize
+            while offset < raw.count, case .record(let record) = WALFormat.parseRecord(raw, at: offset) {
+                result.append((offset, record.size, record.lsn))
+                offset += record.size
+            }
+            return result
+        }
     }
 }

@@ -62,7 +62,7 @@ struct CLITests {
         let usage = try run(["put"], db: db)
         #expect(usage.status == 2)
         let badConfig = dir.child("bad.toml")
-        try FileSystemHelpers.write(badConfig, "[storage]\nsync_mode = \"fast\"\n")
+        try FileDamage.write(badConfig, "[storage]\nsync_mode = \"fast\"\n")
         let config = try run(["stats", "--config", badConfig], db: db)
         #expect(config.status == 1)
         #expect(config.output.contains("storage.sync_mode"))

@@ -13,38 +13,6 @@ enum DataDirectory {
         try FileSystem.listDirectory(path + "/tables").filter { $0.hasSuffix(".sst") }.map { path + "/tables/" + $0 }
     }
 
-    static func read(_ file: String) throws -> [UInt8] { try FileSystem.readAll(file, backend: POSIXBackend()) }
-
-    static func write(_ file: String, _ bytes: [UInt8]) throws {
-        let handle = try File.open(file, .createTruncate)
-        try bytes.withBytes { (raw) throws(IOError) in try POSIXBackend().write(handle, raw, at: 0) }
-    }
-
-    static func flip(_ file: String, at offset: Int) throws {
-        var bytes = try read(file)
-        bytes[offset] ^= 0x20
-        try write(file, bytes)
-    }
-
-    static func truncate(_ file: String, to length: Int64) throws {
-        let handle = try File.open(file, .readWrite)
-        try handle.truncate(to: length)
-    }
-
-    /// (offset, size, LSN) of every record in a WAL segment.
-    static func records(_ segment: String) throws -> [(offset: Int, size: Int, lsn: LSN)] {
-        let bytes = try read(segment)
-        return bytes.withUnsafeBytes { raw in
-            var result: [(offset: Int, size: Int, lsn: LSN)] = []
-            var offset = WALFormat.segmentHeaderSize
-            while offset < raw.count, case .record(let record) = WALFormat.parseRecord(raw, at: offset) {
-                result.append((offset, record.size, record.lsn))
-                offset += record.size
-            }
-            return result
-        }
-    }
-
     static func key(_ i: Int) -> [UInt8] {
         let digits = String(i)
         return Array(("key-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits).utf8)
@@ -100,11 +68,11 @@ struct CorruptionTests {
         #expect(last == 40)
 
         let segment = try #require(try DataDirectory.wal(dir.path).last)
-        let records = try DataDirectory.records(segment.path)
+        let records = try FileDamage.walRecords(segment.path)
         let final = try #require(records.last)
         #expect(final.lsn == 40)
         #expect(final.offset + final.size == Int(segment.size))
-        try DataDirectory.flip(segment.path, at: final.offset + final.size - 5)
+        try FileDamage.flip(segment.path, at: final.offset + final.size - 5)
 
         let reopened = try Database.open(path: dir.path, options: options)
         #expect(try reopened.get(DataDirectory.key(39)) == nil, "the damaged last commit is gone")
@@ -140,12 +108,12 @@ struct CorruptionTests {
         try db.close()
 
         let segment = try #require(try DataDirectory.wal(dir.path).last)
-        let records = try DataDirectory.records(segment.path)
+        let records = try FileDamage.walRecords(segment.path)
         #expect(records.count == 40)
         let victim = records[20]
         // Every record has the same size here, so the offset is also predictable by hand.
         #expect(victim.offset == 32 + 20 * victim.size)
-        try DataDirectory.flip(segment.path, at: victim.offset + victim.size / 2)
+        try FileDamage.flip(segment.path, at: victim.offset + victim.size / 2)
 
         let (opened, error) = DataDirectory.open(dir.path, options)
         #expect(opened == nil)
@@ -184,7 +152,7 @@ struct CorruptionTests {
         let dir = TemporaryDirectory("toondb-corrupt")
         let (options, table) = try Self.flushedTable(dir)
         #expect(try FileSystem.fileSize(table) > 20_000)
-        try DataDirectory.flip(table, at: 2000)   // well inside the first 4 KiB data block
+        try FileDamage.flip(table, at: 2000)   // well inside the first 4 KiB data block
 
         let db = try Database.open(path: dir.path, options: options)
         var getError: StorageError?
@@ -226,7 +194,7 @@ struct CorruptionTests {
         let (options, table) = try Self.flushedTable(dir)
         let size = try FileSystem.fileSize(table)
         let length = keep < 0 ? size - 1 : Int64(keep)
-        try DataDirectory.truncate(table, to: length)
+        try FileDamage.truncate(table, to: length)
 
         let (opened, openError) = DataDirectory.open(dir.path, options)
         #expect(openError == nil, "tables are opened on first use")
@@ -260,10 +228,10 @@ struct CorruptionTests {
 
         // The unsynced WAL tail did not survive the crash (records that are all in tables).
         let segment = try #require(try DataDirectory.wal(dir.path).last)
-        let records = try DataDirectory.records(segment.path)
+        let records = try FileDamage.walRecords(segment.path)
         #expect(records.count == 50)
         let cut = keepRecords == 0 ? 32 : records[keepRecords].offset
-        try DataDirectory.truncate(segment.path, to: Int64(cut))
+        try FileDamage.truncate(segment.path, to: Int64(cut))
 
         let first = try Database.open(path: dir.path, options: options)
         #expect(try DataDirectory.mismatches(first, expected).isEmpty)
@@ -289,13 +257,13 @@ struct CorruptionTests {
         try db.put(DataDirectory.key(1), DataDirectory.value(1))
         try db.close()
 
-        try DataDirectory.write(dir.child("CURRENT"), Array("MANIFEST-999999\n".utf8))
+        try FileDamage.write(dir.child("CURRENT"), Array("MANIFEST-999999\n".utf8))
         let (missing, missingError) = DataDirectory.open(dir.path, options)
         #expect(missing == nil)
         #expect(missingError?.code == .corruption)
         #expect(missingError?.message.contains("MANIFEST-999999") == true)
 
-        try DataDirectory.write(dir.child("CURRENT"), Array("not a manifest name".utf8))
+        try FileDamage.write(dir.child("CURRENT"), Array("not a manifest name".utf8))
         let (garbage, garbageError) = DataDirectory.open(dir.path, options)
         #expect(garbage == nil)
         #expect(garbageError?.code == .corruption)
@@ -322,12 +290,12 @@ struct CorruptionTests {
         try db.put(DataDirectory.key(1000), DataDirectory.value(1000))
         try db.flush()
         try db.close()
-        let current = String(decoding: try DataDirectory.read(dir.child("CURRENT")), as: UTF8.self)
+        let current = String(decoding: try FileDamage.read(dir.child("CURRENT")), as: UTF8.self)
         let manifest = dir.child(String(current.split(separator: "\n")[0]))
-        let bytes = try DataDirectory.read(manifest)
+        let bytes = try FileDamage.read(manifest)
         let firstLength = Int(bytes.withUnsafeBytes { loadFixed32($0.baseAddress!, 0) })
         #expect(8 + firstLength < bytes.count, "the manifest holds more than one record")
-        try DataDirectory.flip(manifest, at: 8 + firstLength / 2)
+        try FileDamage.flip(manifest, at: 8 + firstLength / 2)
         let (opened, error) = DataDirectory.open(dir.path, options)
         #expect(opened == nil)
         #expect(error?.code == .corruption)

@@ -1,3 +1,4 @@
+import ToonDBTestSupport
 import Testing
 import ToonDBFormat
 import ToonDBIO
@@ -24,7 +25,7 @@ struct TableFormatTests {
         try builder.add(InternalKey.encode(Array("ab".utf8), 1, .value), Array("x".utf8))
         try builder.add(InternalKey.encode(Array("ac".utf8), 2, .deletion), [])
         let properties = try builder.finish()
-        let bytes = try readFile(path)
+        let bytes = try FileDamage.read(path)
         #expect(Int64(bytes.count) == properties.fileSize)
 
         // Data block: two entries, the second sharing "a" with the first, one restart.

@@ -107,14 +107,6 @@ func collect(_ iterator: TableIterator) throws(StorageError) -> [(key: [UInt8], 
     return out
 }
 
-func readFile(_ path: String) throws -> [UInt8] { try FileSystem.readAll(path, backend: POSIXBackend()) }
-
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    try? FileSystem.remove(path)
-    let file = try File.open(path, .createNew)
-    try bytes.withBytes { (raw) throws(IOError) in try POSIXBackend().write(file, raw, at: 0) }
-}
-
 /// The backends to test with: POSIX always, io_uring where the kernel allows it.
 enum BackendChoice: String, CaseIterable, CustomStringConvertible {
     case posix, ioUring

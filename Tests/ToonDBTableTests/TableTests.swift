@@ -1,3 +1,4 @@
+import ToonDBTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -377,7 +378,7 @@ struct TableCorruptionTests {
         let model = Model.random(count: 3000, seed: 8)
         let path = dir.file("good.sst")
         try buildTable(path, model.entries, backend: POSIXBackend())
-        return (path, model, try readFile(path))
+        return (path, model, try FileDamage.read(path))
     }
 
     @Test("a flipped byte in a data block fails get and iteration with .corruption naming the file")
@@ -388,7 +389,7 @@ struct TableCorruptionTests {
         var broken = bytes
         broken[20] ^= 0x40
         let path = dir.file("broken.sst")
-        try writeFile(path, broken)
+        try FileDamage.write(path, broken)
         let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: BlockCache())
         do {
             _ = try reader.get(model.userKeys[0], snapshot: .max)
@@ -425,7 +426,7 @@ struct TableCorruptionTests {
             var broken = bytes
             broken[position] ^= 0x01
             let path = dir.file("footer-\(name).sst")
-            try writeFile(path, broken)
+            try FileDamage.write(path, broken)
             do {
                 _ = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
                 Issue.record("expected corruption for \(name)")
@@ -441,7 +442,7 @@ struct TableCorruptionTests {
         let crc = future.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[footer..<(footer + 52)])) }
         future.storeFixed32(CRC32C.mask(crc), at: footer + 52)
         let path = dir.file("future.sst")
-        try writeFile(path, future)
+        try FileDamage.write(path, future)
         do {
             _ = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
             Issue.record("expected corruption")
@@ -457,7 +458,7 @@ struct TableCorruptionTests {
         let (_, _, bytes) = try Self.makeTable(dir)
         for length in [0, 10, TableFormat.footerSize, bytes.count / 2, bytes.count - 1] {
             let path = dir.file("short-\(length).sst")
-            try writeFile(path, Array(bytes.prefix(length)))
+            try FileDamage.write(path, Array(bytes.prefix(length)))
             do {
                 _ = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
                 Issue.record("expected corruption at length \(length)")
@@ -480,7 +481,7 @@ struct TableCorruptionTests {
             var broken = bytes
             broken[position] ^= UInt8.random(in: 1...255, using: &rng)
             let path = dir.file("flip.sst")
-            try writeFile(path, broken)
+            try FileDamage.write(path, broken)
             do {
                 let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
                 let key = model.userKeys[position % model.userKeys.count]
@@ -497,7 +498,7 @@ struct TableCorruptionTests {
             var broken = bytes
             for _ in 0..<8 { broken[Int.random(in: 0..<Int(good.properties.dataSize), using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
             let path = dir.file("garbage-\(trial % 2).sst")
-            try writeFile(path, broken)
+            try FileDamage.write(path, broken)
             let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
             do { _ = try collect(reader.makeIterator()) } catch { #expect(error.code == .corruption) }
         }
@@ -511,7 +512,7 @@ struct TableCorruptionTests {
         let goodPath = dir.file("one-block.sst")
         let options = TableOptions(blockSize: 1 << 16, restartInterval: 4)
         try buildTable(goodPath, model.entries, backend: POSIXBackend(), options: options)
-        let bytes = try readFile(goodPath)
+        let bytes = try FileDamage.read(goodPath)
         let good = try TableReader.open(path: goodPath, fileNumber: 1, backend: POSIXBackend(), cache: nil)
         #expect(good.properties.dataBlockCount == 1)
         let contentsSize = Int(good.properties.dataSize) - TableFormat.blockTrailerSize
@@ -536,7 +537,7 @@ struct TableCorruptionTests {
             }
             broken.storeFixed32(CRC32C.mask(crc), at: contentsSize + 1)
             let path = dir.file("fuzz-\(trial % 2).sst")
-            try writeFile(path, broken)
+            try FileDamage.write(path, broken)
             let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: nil)
             do {
                 _ = try collect(reader.makeIterator())

@@ -33,7 +33,7 @@ struct WALDamageTests {
         }
         let last = try segments(wal).last!
         let junk = garbage.bytes()
-        try writeFile(last.path, try readFile(last.path) + junk)
+        try FileDamage.write(last.path, try FileDamage.read(last.path) + junk)
 
         let first = replay(wal)
         #expect(first.error == nil)
@@ -65,7 +65,7 @@ struct WALDamageTests {
         let last = try segments(wal).last!
         let size30 = recordSize(30)
         #expect(cut < size30)
-        try truncateFile(last.path, to: last.size - Int64(cut))
+        try FileDamage.truncate(last.path, to: last.size - Int64(cut))
 
         let first = replay(wal)
         #expect(first.error == nil)
@@ -93,10 +93,10 @@ struct WALDamageTests {
             try appendEach(writer, from: 1, count: 45)
         }
         let last = try segments(wal).last!
-        let layout = try recordLayout(last.path)
+        let layout = try FileDamage.walRecords(last.path)
         let final = try #require(layout.last)
         #expect(final.lsn == 45)
-        try flipByte(last.path, at: final.offset + final.size - 3)
+        try FileDamage.flip(last.path, at: final.offset + final.size - 3, mask: 0x5A)
 
         let report = replay(wal, repair: false)
         #expect(report.error == nil)
@@ -123,7 +123,7 @@ struct WALDamageTests {
         let files = try segments(wal)
         #expect(files.count >= 4)
         let victim = files[1]
-        let layout = try recordLayout(victim.path)
+        let layout = try FileDamage.walRecords(victim.path)
         #expect(layout.count >= 3)
         let record: (offset: Int, size: Int, lsn: LSN)
         switch place {
@@ -131,13 +131,13 @@ struct WALDamageTests {
         case .lastRecord: record = layout[layout.count - 1]
         default: record = layout[layout.count / 2]
         }
-        var bytes = try readFile(victim.path)
+        var bytes = try FileDamage.read(victim.path)
         switch place {
         case .lengthField: bytes[record.offset] ^= 0x01
         case .hugeLength: bytes.storeFixed32(0xFFFF_FFF0, at: record.offset)
         default: bytes[record.offset + record.size / 2] ^= 0x40
         }
-        try writeFile(victim.path, bytes)
+        try FileDamage.write(victim.path, bytes)
 
         let replayed = replay(wal)
         let error = try #require(replayed.error)
@@ -161,9 +161,9 @@ struct WALDamageTests {
         }
         let only = try segments(wal)
         #expect(only.count == 1)
-        let layout = try recordLayout(only[0].path)
+        let layout = try FileDamage.walRecords(only[0].path)
         let victim = layout[17]   // three valid records follow
-        try flipByte(only[0].path, at: victim.offset + victim.size - 1)
+        try FileDamage.flip(only[0].path, at: victim.offset + victim.size - 1, mask: 0x5A)
         let replayed = replay(wal)
         #expect(replayed.error?.code == .corruption)
         #expect(replayed.error?.message.contains(only[0].path) == true)
@@ -216,11 +216,11 @@ struct WALDamageTests {
         let files = try segments(wal)
         #expect(files.count >= 2)
         let victim = segmentIndex == 0 ? files[0] : files[files.count - 1]
-        let original = try readFile(victim.path)
+        let original = try FileDamage.read(victim.path)
 
         var badMagic = original
         badMagic[0] = UInt8(ascii: "X")
-        try writeFile(victim.path, badMagic)
+        try FileDamage.write(victim.path, badMagic)
         let magic = replay(wal)
         #expect(magic.error?.code == .corruption)
         #expect(magic.error?.message.contains("bad magic") == true)
@@ -228,7 +228,7 @@ struct WALDamageTests {
 
         var badChecksum = original
         badChecksum[17] ^= 0x01   // the first-LSN field, covered by the header CRC
-        try writeFile(victim.path, badChecksum)
+        try FileDamage.write(victim.path, badChecksum)
         let checksum = replay(wal)
         #expect(checksum.error?.code == .corruption)
         #expect(checksum.error?.message.contains("checksum") == true)
@@ -239,12 +239,12 @@ struct WALDamageTests {
         var header = Array(badVersion.prefix(24))
         header.appendFixed32(CRC32C.mask(CRC32C.checksum(header)))
         badVersion.replaceSubrange(0..<28, with: header)
-        try writeFile(victim.path, badVersion)
+        try FileDamage.write(victim.path, badVersion)
         let version = replay(wal)
         #expect(version.error?.code == .corruption)
         #expect(version.error?.message.contains("version 7") == true)
 
-        try writeFile(victim.path, original)
+        try FileDamage.write(victim.path, original)
         let healed = replay(wal)
         #expect(healed.error == nil)
         #expect(healed.outcome?.lastLSN == 30)
@@ -260,7 +260,7 @@ struct WALDamageTests {
         }
         let before = try segments(wal)
         let empty = wal + "/" + WALFormat.segmentName(firstLSN: 31)
-        try writeFile(empty, [UInt8](repeating: 0, count: length))
+        try FileDamage.write(empty, [UInt8](repeating: 0, count: length))
 
         let replayed = replay(wal)
         #expect(replayed.error == nil)
@@ -286,7 +286,7 @@ struct WALDamageTests {
         }
         let files = try segments(wal)
         #expect(files.count >= 3)
-        try truncateFile(files[1].path, to: 10)
+        try FileDamage.truncate(files[1].path, to: 10)
         let replayed = replay(wal)
         #expect(replayed.error?.code == .corruption)
         #expect(replayed.error?.message.contains(files[1].path) == true)

@@ -88,37 +88,6 @@ func failure(_ body: () throws(StorageError) -> Void) -> StorageError? {
 
 func segments(_ directory: String) throws -> [WALSegmentInfo] { try WALDirectory.segments(in: directory) }
 
-func readFile(_ path: String) throws -> [UInt8] { try FileSystem.readAll(path, backend: POSIXBackend()) }
-
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    let file = try File.open(path, .createTruncate)
-    try bytes.withBytes { (raw) throws(IOError) in try POSIXBackend().write(file, raw, at: 0) }
-}
-
-func flipByte(_ path: String, at offset: Int) throws {
-    var bytes = try readFile(path)
-    bytes[offset] ^= 0x5A
-    try writeFile(path, bytes)
-}
-
-func truncateFile(_ path: String, to length: Int64) throws {
-    let file = try File.open(path, .readWrite)
-    try file.truncate(to: length)
-}
-
-/// The records of one segment file as (offset, size, lsn), parsed in place.
-func recordLayout(_ path: String) throws -> [(offset: Int, size: Int, lsn: LSN)] {
-    let bytes = try readFile(path)
-    return bytes.withUnsafeBytes { raw in
-        var result: [(offset: Int, size: Int, lsn: LSN)] = []
-        var offset = WALFormat.segmentHeaderSize
-        while offset < raw.count, case .record(let record) = WALFormat.parseRecord(raw, at: offset) {
-            result.append((offset, record.size, record.lsn))
-            offset += record.size
-        }
-        return result
-    }
-}
 
 /// Writes through the POSIX backend, except that while armed a write to a path containing
 /// `filter` lands only its first half and then fails with ENOSPC (a torn write on a full disk).

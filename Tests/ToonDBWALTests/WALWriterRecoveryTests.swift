@@ -36,7 +36,7 @@ struct WALWriterRecoveryTests {
         #expect(files.first?.firstLSN == 1)
         var headerLSNs: [LSN] = []
         for file in files {
-            let header = try readFile(file.path).prefix(WALFormat.segmentHeaderSize)
+            let header = try FileDamage.read(file.path).prefix(WALFormat.segmentHeaderSize)
             headerLSNs.append(try Array(header).withBytes { (raw) throws(StorageError) in try WALFormat.decodeSegmentHeader(raw, path: file.path) })
         }
         let starts = files.map(\.firstLSN)
@@ -60,7 +60,7 @@ struct WALWriterRecoveryTests {
         var lastSeen: LSN = 0
         var breaks: [String] = []
         for file in files {
-            let layout = try recordLayout(file.path)
+            let layout = try FileDamage.walRecords(file.path)
             if layout.first?.lsn != lastSeen + 1 { breaks.append("\(file.path) starts at \(String(describing: layout.first?.lsn))") }
             for (a, b) in zip(layout, layout.dropFirst()) where b.lsn != a.lsn + 1 { breaks.append("\(a.lsn) -> \(b.lsn)") }
             lastSeen = layout.last?.lsn ?? lastSeen
@@ -108,7 +108,7 @@ struct WALWriterRecoveryTests {
         bytes += encodeRecords(1...1)
         let secondOffset = bytes.count
         bytes += encodeRecords(3...3)   // LSN 2 is missing
-        try writeFile(path, bytes)
+        try FileDamage.write(path, bytes)
         let skipped = replay(wal)
         #expect(skipped.error?.code == .corruption)
         #expect(skipped.error?.message.contains("LSN 3, expected 2") == true)
@@ -117,7 +117,7 @@ struct WALWriterRecoveryTests {
 
         var misnamed = WALFormat.encodeSegmentHeader(firstLSN: 5)
         misnamed += encodeRecords(5...6)
-        try writeFile(path, misnamed)
+        try FileDamage.write(path, misnamed)
         let wrongName = replay(wal)
         #expect(wrongName.error?.code == .corruption)
         #expect(wrongName.error?.message.contains("first LSN 5") == true)
@@ -197,7 +197,7 @@ struct WALWriterRecoveryTests {
         #expect(beyond.outcome?.lastLSN == 125)
 
         // Damage in a segment wholly below `after` is not read; from 0 it is corruption.
-        try flipByte(files[0].path, at: Int(files[0].size) / 2)
+        try FileDamage.flip(files[0].path, at: Int(files[0].size) / 2, mask: 0x5A)
         let skipping = replay(wal, after: boundary - 1)
         #expect(skipping.error == nil)
         #expect(skipping.lsns == Array(boundary...120))
@@ -220,9 +220,9 @@ struct WALWriterRecoveryTests {
         #expect(try WALReader.records(directory: wal, backend: POSIXBackend(), after: 40).isEmpty)
 
         let last = try segments(wal).last!
-        var bytes = try readFile(last.path)
+        var bytes = try FileDamage.read(last.path)
         bytes += [0x13, 0x00, 0x00, 0x00, 0xAA, 0xBB]  // a torn record header
-        try writeFile(last.path, bytes)
+        try FileDamage.write(last.path, bytes)
         let torn = try WALReader.records(directory: wal, backend: POSIXBackend(), after: 0)
         #expect(torn == all)
         #expect(try FileSystem.fileSize(last.path) == Int64(bytes.count), "the reader does not truncate")
