@@ -33,6 +33,8 @@ final class SnapshotRegistry: Sendable {
 
     var oldestActive: LSN? { snapshots.withLock { $0.keys.min() } }
     var activeCount: Int { snapshots.withLock { $0.values.reduce(0, +) } }
+    /// Whether any transaction is active (what the commit path asks, once per group).
+    var hasActive: Bool { snapshots.withLock { !$0.isEmpty } }
 }
 
 /// Remembers, for keys written recently, the LSN of their last commit, so a committing

@@ -93,7 +93,7 @@ extension Database {
             return
         }
 
-        conflicts.update(activeTransactions: snapshots.activeCount > 0, nextLSN: lastAssignedLSN + 1)
+        conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
         var pending: [[UInt8]: LSN] = [:]
         var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN)] = []
         var records: [UInt8] = []

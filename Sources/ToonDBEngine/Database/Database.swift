@@ -273,17 +273,24 @@ public final class Database: @unchecked Sendable {
 
     /// The newest version of `key` with LSN <= `snapshot`.
     func newestVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
-        for memtable in view.memtables {
-            let found = memtable.get(key, snapshot: snapshot)
-            if case .notFound = found { continue }
-            return found
-        }
+        let found = memtableVersion(key, snapshot: snapshot, view: view)
+        if case .notFound = found {} else { return found }
         for table in view.version.tables(for: key) {
             switch try tableCache.reader(for: table).get(key, snapshot: snapshot) {
             case .notFound: continue
             case .value(let value, let lsn): return .value(value, lsn: lsn)
             case .deleted(let lsn): return .deleted(lsn: lsn)
             }
+        }
+        return .notFound
+    }
+
+    /// The newest version of `key` with LSN <= `snapshot` in the view's memtables, newest first.
+    func memtableVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) -> VersionLookup {
+        for memtable in view.memtables {
+            let found = memtable.get(key, snapshot: snapshot)
+            if case .notFound = found { continue }
+            return found
         }
         return .notFound
     }
@@ -301,16 +308,14 @@ public final class Database: @unchecked Sendable {
         var result = [[UInt8]?](repeating: nil, count: keys.count)
         // For each unsettled key, the tables still to search, in order.
         var pending: [(index: Int, tables: ArraySlice<FileMetadata>)] = []
-        keyLoop: for (index, key) in keys.enumerated() {
-            for memtable in view.memtables {
-                switch memtable.get(key, snapshot: snapshot) {
-                case .notFound: continue
-                case .value(let value, _): result[index] = value; continue keyLoop
-                case .deleted: continue keyLoop
-                }
+        for (index, key) in keys.enumerated() {
+            switch memtableVersion(key, snapshot: snapshot, view: view) {
+            case .value(let value, _): result[index] = value
+            case .deleted: break
+            case .notFound:
+                let tables = view.version.tables(for: key)
+                if !tables.isEmpty { pending.append((index, tables[...])) }
             }
-            let tables = view.version.tables(for: key)
-            if !tables.isEmpty { pending.append((index, tables[...])) }
         }
         while !pending.isEmpty {
             // One round: every pending key asks its next table; each table answers in one batch.
