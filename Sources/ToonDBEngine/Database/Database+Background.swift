@@ -100,8 +100,7 @@ extension Database {
         }
         if compaction.isTrivialMove {
             for t in compaction.inputs {
-                edit.added.append(.init(level: compaction.outputLevel, number: t.number, size: t.size, smallest: t.smallest, largest: t.largest,
-                                        minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries))
+                edit.added.append(t.manifestEntry(level: compaction.outputLevel))
             }
             try versions.logAndApply(edit)
             stateLock.withLock { compactionsCompleted += 1 }

@@ -41,6 +41,12 @@ final class FileMetadata: Sendable {
     var smallestUserKey: [UInt8] { Array(smallest.dropLast(8)) }
     var largestUserKey: [UInt8] { Array(largest.dropLast(8)) }
 
+    /// This table as a manifest entry at `level`.
+    func manifestEntry(level: Int) -> VersionEdit.NewTable {
+        VersionEdit.NewTable(level: level, number: number, size: size, smallest: smallest, largest: largest,
+                             minLSN: minLSN, maxLSN: maxLSN, entries: entries)
+    }
+
     /// Called when a version edit removes this table.
     func markObsolete() { obsolete.store(true, ordering: .releasing) }
 

@@ -50,6 +50,12 @@ final class VersionSet: Sendable {
         directory + "/tables/" + ManifestLog.padded(number) + ".sst"
     }
 
+    /// The live-table object for a manifest entry.
+    static func metadata(for t: VersionEdit.NewTable, directory: String, sink: any ObsoleteFileSink) -> FileMetadata {
+        FileMetadata(number: t.number, path: tablePath(directory, t.number), size: t.size, smallest: t.smallest, largest: t.largest,
+                     minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries, sink: sink)
+    }
+
     /// Opens (or, with `create`, initialises) the version set of `directory`.
     static func open(directory: String, backend: any IOBackend, sink: any ObsoleteFileSink, create: Bool) throws(StorageError) -> VersionSet {
         let currentPath = directory + "/CURRENT"
@@ -74,10 +80,7 @@ final class VersionSet: Sendable {
             let path = directory + "/" + name
             guard FileSystem.exists(path) else { throw .corruption("CURRENT names \(name), which does not exist", path: currentPath) }
             oldManifest = path
-            let make = { (t: VersionEdit.NewTable) in
-                FileMetadata(number: t.number, path: tablePath(directory, t.number), size: t.size, smallest: t.smallest, largest: t.largest,
-                             minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries, sink: sink)
-            }
+            let make = { (t: VersionEdit.NewTable) in metadata(for: t, directory: directory, sink: sink) }
             for edit in try ManifestLog.read(path, backend: backend) {
                 version = version.applying(edit, make: make)
                 if let n = edit.nextFileNumber { nextFileNumber = max(nextFileNumber, n) }
@@ -118,8 +121,7 @@ final class VersionSet: Sendable {
         edit.epoch = epoch
         for (level, tables) in version.levels.enumerated() {
             for t in tables {
-                edit.added.append(.init(level: level, number: t.number, size: t.size, smallest: t.smallest, largest: t.largest,
-                                        minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries))
+                edit.added.append(t.manifestEntry(level: level))
             }
         }
         for (level, key) in pointers.enumerated() where !key.isEmpty { edit.compactionPointers.append((level, key)) }
@@ -180,8 +182,7 @@ final class VersionSet: Sendable {
             var live: [UInt64: FileMetadata] = [:]
             for table in s.current.allTables { live[table.number] = table }
             let next = s.current.applying(edit) { t in
-                live[t.number] ?? FileMetadata(number: t.number, path: Self.tablePath(directory, t.number), size: t.size, smallest: t.smallest,
-                                               largest: t.largest, minLSN: t.minLSN, maxLSN: t.maxLSN, entries: t.entries, sink: sink)
+                live[t.number] ?? Self.metadata(for: t, directory: directory, sink: sink)
             }
             if s.manifestSize >= Self.manifestRollBytes {
                 // Roll: the new manifest's snapshot already includes this edit.
