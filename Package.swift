@@ -9,8 +9,13 @@
 //   ToonDBTable                     SSTables: blocks, bloom filter, builder, reader, block cache
 //   ToonDBEngine                    memtable, manifest, compaction, MVCC transactions, Database
 //   ToonDBConfig                    node configuration (TOML) to engine options
+//   ToonDBEmbedded                  the C ABI (toondb.h) over the engine, for embedded mode
+//   ToonDBStorageLibrary            libtoondb_storage.so: ToonDBEmbedded, self-contained
 //   ToonDBCLI (toondb)              the command-line tool
+import Foundation
 import PackageDescription
+
+let packageDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
 let package = Package(
     name: "ToonDB",
@@ -18,6 +23,8 @@ let package = Package(
     products: [
         .executable(name: "toondb", targets: ["ToonDBCLI"]),
         .library(name: "ToonDBEngine", targets: ["ToonDBEngine"]),
+        // libtoondb_storage.so, loaded by the Python SDK and other ToonDB clients.
+        .library(name: "toondb_storage", type: .dynamic, targets: ["ToonDBStorageLibrary"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -47,6 +54,20 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "CToonDBABI"),
+        .target(name: "ToonDBEmbedded", dependencies: [
+            "CToonDBABI", "ToonDBEngine", "ToonDBIO",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Only the shared library links this target, so only it gets these flags: the Swift
+        // runtime linked in statically (the .so loads without a Swift toolchain) and a version
+        // script exporting nothing but toondb_* (SwiftPM's --static-swift-stdlib is ignored for
+        // dynamic libraries; see ../shared/ENGINEERING-NOTES.md).
+        .target(name: "ToonDBStorageLibrary", dependencies: ["ToonDBEmbedded"], exclude: ["exports.map"],
+                linkerSettings: [.unsafeFlags([
+                    "-static-stdlib",
+                    "-Xlinker", "--version-script=\(packageDirectory)/Sources/ToonDBStorageLibrary/exports.map",
+                ])]),
         .executableTarget(name: "ToonDBCLI", dependencies: [
             "ToonDBEngine", "ToonDBConfig", "ToonDBIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -61,6 +82,7 @@ let package = Package(
         .testTarget(name: "ToonDBWALTests", dependencies: ["ToonDBWAL", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBTableTests", dependencies: ["ToonDBTable", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBEngineTests", dependencies: ["ToonDBEngine", "ToonDBTestSupport", "toondb-crash-writer"]),
+        .testTarget(name: "ToonDBEmbeddedTests", dependencies: ["ToonDBEmbedded", "CToonDBABI", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
         // Runs the built `toondb` binary as a user would.
         .testTarget(name: "ToonDBCLITests", dependencies: ["ToonDBCLI", "ToonDBTestSupport"]),

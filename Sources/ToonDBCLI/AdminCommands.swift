@@ -30,26 +30,7 @@ struct StatsCommand: ParsableCommand {
     func run() throws {
         let context = try global.makeContext()
         let stats = try context.withDatabase { db in db.stats() }
-        Output.stdout(json ? Self.json(stats.fields) + "\n" : Self.text(stats.fields))
-    }
-
-    static func text(_ fields: [(String, String)]) -> String {
-        fields.map { "\($0.0): \($0.1)\n" }.joined()
-    }
-
-    static func json(_ fields: [(String, String)]) -> String {
-        let members = fields.map { name, value -> String in
-            let rendered: String
-            if value == "none" {
-                rendered = "null"
-            } else if Int64(value) != nil || UInt64(value) != nil {
-                rendered = value
-            } else {
-                rendered = Output.jsonString(value)
-            }
-            return "\(Output.jsonString(name)): \(rendered)"
-        }
-        return "{" + members.joined(separator: ", ") + "}"
+        Output.stdout(json ? stats.json + "\n" : stats.fields.map { "\($0.0): \($0.1)\n" }.joined())
     }
 }
 

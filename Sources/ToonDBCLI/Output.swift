@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import ToonDBEngine
 #endif
 
 /// Writing to stdout and stderr through file descriptors (buffered for stdout).
@@ -109,26 +110,7 @@ enum Output {
     }
 
     /// A JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ text: String) -> String { JSON.string(text) }
 
     /// Reads a whole file (`-` is stdin).
     static func readFile(_ path: String) throws -> [UInt8] {

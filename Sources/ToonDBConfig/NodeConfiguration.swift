@@ -34,6 +34,8 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// `storage.sync_interval_ms`: the WAL sync interval of sync mode `normal`, in milliseconds.
     public var syncIntervalMilliseconds: Double
     public var groupCommit: Bool
+    /// `storage.wal_enabled`: false keeps commits in memory until a flush (see ``DatabaseOptions/walEnabled``).
+    public var walEnabled: Bool
     public var memtableSize: Int
     public var maxImmutableMemtables: Int
     public var maxValueSize: Int
@@ -59,6 +61,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         syncMode = defaults.syncMode
         syncIntervalMilliseconds = defaults.syncInterval * 1000
         groupCommit = defaults.groupCommit
+        walEnabled = defaults.walEnabled
         memtableSize = defaults.memtableSize
         maxImmutableMemtables = defaults.maxImmutableMemtables
         maxValueSize = defaults.maxValueSize
@@ -87,6 +90,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         options.syncMode = syncMode
         options.syncInterval = syncIntervalMilliseconds / 1000
         options.groupCommit = groupCommit
+        options.walEnabled = walEnabled
         options.memtableSize = memtableSize
         options.maxImmutableMemtables = maxImmutableMemtables
         options.maxValueSize = maxValueSize
@@ -166,7 +170,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         var keys: [String] {
             switch self {
             case .storage:
-                return ["data_dir", "sync_mode", "sync_interval_ms", "group_commit", "memtable_size", "max_immutable_memtables",
+                return ["data_dir", "sync_mode", "sync_interval_ms", "group_commit", "wal_enabled", "memtable_size", "max_immutable_memtables",
                         "max_value_size", "block_size", "block_cache_size", "bloom_bits_per_key", "max_open_tables",
                         "level0_compaction_trigger", "level0_slowdown_trigger", "level0_stop_trigger", "level1_max_bytes",
                         "level_size_multiplier", "target_table_size", "wal_segment_size", "io_backend"]
@@ -195,6 +199,8 @@ public struct NodeConfiguration: Sendable, Equatable {
             syncIntervalMilliseconds = try field.number(in: 0.001...3_600_000, unit: "ms")
         case (.storage, "group_commit"):
             groupCommit = try field.bool()
+        case (.storage, "wal_enabled"):
+            walEnabled = try field.bool()
         case (.storage, "memtable_size"):
             memtableSize = Int(try field.size(in: 4 * KiB...4 * GiB))
         case (.storage, "max_immutable_memtables"):

@@ -8,13 +8,19 @@ extension Database {
     @discardableResult
     public func checkpoint() throws(StorageError) -> LSN {
         try checkOpen()
+        return try makeCheckpoint(closing: false)
+    }
+
+    /// The body of ``checkpoint()``; `closing` lets ``close()`` run it after the handle is
+    /// marked closed (to flush a database whose WAL is disabled).
+    func makeCheckpoint(closing: Bool) throws(StorageError) -> LSN {
         var switchedAt: LSN = 0
         _ = try commitQueue.submit(CommitRequest(barrier: { [unowned self] () throws(StorageError) in
             switchedAt = self.lastAssignedLSN
             self.stateLock.withLock { self.switchMemtable() }
             // Close the WAL segment here so the trim below can remove everything up to the LSN.
             try self.wal.rotateIfNotEmpty()
-        }), leader: self)
+        }, bypassClosed: closing), leader: self)
         try waitForFlushes()
         if versions.flushedLSN < switchedAt {
             // Nothing was left in memory, but no flush recorded that yet.

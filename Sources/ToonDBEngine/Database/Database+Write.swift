@@ -114,14 +114,16 @@ extension Database {
                 }
             }
             lsn += 1
-            WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records)
+            if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
             accepted.append((request, batch, lsn))
             if group.count > 1 { for op in batch.operations { pending[op.key] = lsn } }
         }
         guard !accepted.isEmpty else { return }
 
         do {
-            try wal.append(records, firstLSN: lastAssignedLSN + 1, lastLSN: lsn, sync: options.syncMode == .full)
+            if options.walEnabled {
+                try wal.append(records, firstLSN: lastAssignedLSN + 1, lastLSN: lsn, sync: options.syncMode == .full)
+            }
         } catch {
             for entry in accepted { entry.request.result = .failure(error) }
             return

@@ -205,14 +205,18 @@ public final class Database: @unchecked Sendable {
         guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         // Everything queued before this barrier commits; anything after sees `closed`.
         _ = try? commitQueue.submit(CommitRequest(barrier: { () throws(StorageError) in }, bypassClosed: true), leader: self)
+        var failure: StorageError?
+        if !options.walEnabled {
+            // The memtable is the only copy of recent commits: write it to a table first.
+            do { _ = try makeCheckpoint(closing: true) } catch { failure = error }
+        }
         stateLock.withLock {
             shuttingDown = true
             stateLock.broadcast()
         }
         background?.join()
         syncer?.join()
-        var failure: StorageError?
-        do { try wal.syncIfNeeded() } catch { failure = error }
+        do { try wal.syncIfNeeded() } catch { failure = failure ?? error }
         lock.release()
         options.logger.info("closed database", metadata: ["path": "\(path)"])
         if let failure { throw failure }

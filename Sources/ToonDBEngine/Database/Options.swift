@@ -19,6 +19,11 @@ public struct DatabaseOptions: Sendable {
     public var syncMode: SyncMode = .full
     /// Interval of the background WAL sync in sync mode `normal`, in seconds.
     public var syncInterval: Double = 0.1
+    /// Log every commit to the WAL before applying it. With false, commits live only in the
+    /// memtable until a flush: a crash (of the process or the machine) loses everything
+    /// written since the last flush or checkpoint; ``Database/close()`` flushes first, so a
+    /// clean close loses nothing. For bulk loads that can be redone.
+    public var walEnabled = true
     /// Batch concurrent committers into one WAL write and one sync. With false, each commit
     /// is written (and synced) on its own.
     public var groupCommit = true

@@ -35,37 +35,70 @@ public struct DatabaseStats: Sendable, Equatable {
     public var tableBytes: Int64 { levels.reduce(0) { $0 + $1.bytes } }
 
     /// Every statistic as an ordered list of name/value pairs (for JSON, TOON and the CLI).
-    public var fields: [(String, String)] {
-        var result: [(String, String)] = [
-            ("memtable_bytes", "\(memtableBytes)"),
-            ("immutable_memtables", "\(immutableMemtables)"),
-            ("wal_bytes", "\(walBytes)"),
-            ("wal_segments", "\(walSegments)"),
-            ("sstable_count", "\(tableCount)"),
-            ("sstable_bytes", "\(tableBytes)"),
+    public var fields: [(String, StatValue)] {
+        var result: [(String, StatValue)] = [
+            ("memtable_bytes", .int(memtableBytes)),
+            ("immutable_memtables", .int(immutableMemtables)),
+            ("wal_bytes", .int(walBytes)),
+            ("wal_segments", .int(walSegments)),
+            ("sstable_count", .int(tableCount)),
+            ("sstable_bytes", .int(tableBytes)),
         ]
         for level in levels {
-            result.append(("level\(level.level)_tables", "\(level.tables)"))
-            result.append(("level\(level.level)_bytes", "\(level.bytes)"))
+            result.append(("level\(level.level)_tables", .int(level.tables)))
+            result.append(("level\(level.level)_bytes", .int(level.bytes)))
         }
         result += [
-            ("pending_compaction_bytes", "\(pendingCompactionBytes)"),
-            ("compactions_completed", "\(compactionsCompleted)"),
-            ("flushes_completed", "\(flushesCompleted)"),
-            ("commits", "\(commits)"),
-            ("commit_groups", "\(commitGroups)"),
-            ("block_cache_hits", "\(blockCacheHits)"),
-            ("block_cache_misses", "\(blockCacheMisses)"),
-            ("block_cache_bytes", "\(blockCacheBytes)"),
-            ("last_lsn", "\(lastLSN)"),
-            ("last_checkpoint_lsn", "\(lastCheckpointLSN)"),
-            ("flushed_lsn", "\(flushedLSN)"),
-            ("active_transactions", "\(activeTransactions)"),
-            ("oldest_active_snapshot", oldestActiveSnapshot.map { "\($0)" } ?? "none"),
-            ("io_backend", ioBackend),
-            ("sync_mode", syncMode),
-            ("write_error", writeError ?? "none"),
+            ("pending_compaction_bytes", .int(pendingCompactionBytes)),
+            ("compactions_completed", .int(compactionsCompleted)),
+            ("flushes_completed", .int(flushesCompleted)),
+            ("commits", .int(commits)),
+            ("commit_groups", .int(commitGroups)),
+            ("block_cache_hits", .int(blockCacheHits)),
+            ("block_cache_misses", .int(blockCacheMisses)),
+            ("block_cache_bytes", .int(blockCacheBytes)),
+            ("last_lsn", .unsigned(lastLSN)),
+            ("last_checkpoint_lsn", .unsigned(lastCheckpointLSN)),
+            ("flushed_lsn", .unsigned(flushedLSN)),
+            ("active_transactions", .int(activeTransactions)),
+            ("oldest_active_snapshot", oldestActiveSnapshot.map { .unsigned($0) } ?? .none),
+            ("io_backend", .text(ioBackend)),
+            ("sync_mode", .text(syncMode)),
+            ("write_error", writeError.map { .text($0) } ?? .none),
         ]
         return result
+    }
+
+    /// Every statistic as one JSON object on one line (numbers as numbers, absent as null).
+    public var json: String { JSON.object(fields.map { ($0.0, $0.1.json) }) }
+}
+
+/// One statistic's value.
+public enum StatValue: Sendable, Equatable, CustomStringConvertible {
+    case int(Int64)
+    case unsigned(UInt64)
+    case text(String)
+    /// Absent (no active transaction, no write error).
+    case none
+
+    public static func int<I: BinaryInteger>(_ value: I) -> StatValue { .int(Int64(clamping: value)) }
+
+    /// The text form (`none` when absent).
+    public var description: String {
+        switch self {
+        case .int(let v): "\(v)"
+        case .unsigned(let v): "\(v)"
+        case .text(let s): s
+        case .none: "none"
+        }
+    }
+
+    /// The JSON form.
+    public var json: String {
+        switch self {
+        case .int, .unsigned: description
+        case .text(let s): JSON.string(s)
+        case .none: "null"
+        }
     }
 }

@@ -1,0 +1,39 @@
+"""ToonDB: a log-structured key-value store for LLM context retrieval.
+
+Embedded mode runs the engine inside this process::
+
+    from toondb import Database
+
+    with Database.open("./my_database") as db:
+        db.put(b"users/alice/email", b"alice@example.com")
+        with db.transaction() as txn:
+            txn.put_path("users/alice/name", b"Alice")
+        for key, value in db.scan_prefix(b"users/alice/"):
+            print(key, value)
+"""
+
+from .database import Database, Transaction
+from .errors import (
+    ConnectionError,
+    DatabaseError,
+    ErrorCode,
+    ProtocolError,
+    ToonDBError,
+    TransactionConflictError,
+    TransactionError,
+)
+
+__version__ = "0.3.0"
+
+__all__ = [
+    "Database",
+    "Transaction",
+    "ToonDBError",
+    "DatabaseError",
+    "TransactionError",
+    "TransactionConflictError",
+    "ConnectionError",
+    "ProtocolError",
+    "ErrorCode",
+    "__version__",
+]
