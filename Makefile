@@ -18,13 +18,15 @@ CONFIG         ?= config/node.toml
 TEST_RESULTS   ?= $(SCRATCH)/test-results
 # To add a pass (e.g. pytest), append its name here and define a `test-<name>` target that
 # writes <name>.xml (xUnit/JUnit) into $(TEST_RESULTS); .ci/run counts every *.xml there.
-TEST_PASSES    ?= swift-posix swift-io_uring
+TEST_PASSES    ?= swift-posix swift-io_uring pytest
+VENV           ?= .venv
+PYTHON          = $(VENV)/bin/python
 SAMPLE_COUNT   ?= 100000
 BENCH_NUM      ?= 1000000
 BENCH_SYNC_NUM ?= 10000
 BENCH_THREADS  ?= 16
 
-.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench clean
+.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench bench-embedded wheel venv clean
 
 help:
 	@echo "make deps      install missing system packages (liburing-dev, pkg-config)"
@@ -34,6 +36,8 @@ help:
 	@echo "               (xUnit results in $(TEST_RESULTS); .ci/run sums them)"
 	@echo "make run       release build, load $(SAMPLE_COUNT) sample pairs into ./data, checkpoint, print stats"
 	@echo "make bench     toondb bench and RocksDB db_bench on the same workloads (BENCH_NUM=$(BENCH_NUM))"
+	@echo "make bench-embedded  the Python SDK against rocksdict, plyvel and lmdb (python/benchmarks)"
+	@echo "make wheel     release library bundled into a Python wheel in dist/"
 	@echo "make clean     remove build products, test results and bench-data/ (./data is kept)"
 
 deps:
@@ -70,6 +74,31 @@ test-swift-io_uring:
 	else \
 	    echo "=== skipping the io_uring pass: io_uring is not usable here (automatic selection chose $$backend) ==="; \
 	fi
+
+# The Python SDK's tests against the debug library that build-tests produced.
+test-pytest:
+	@scripts/python-venv.sh $(VENV) test
+	@echo "=== pytest (python/tests, library $(SCRATCH)/debug) ==="
+	@TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug PYTHONPATH=python $(PYTHON) -m pytest python/tests -q \
+	    -p no:cacheprovider --junitxml=$(TEST_RESULTS)/pytest.xml
+
+venv:
+	@scripts/python-venv.sh $(VENV) test bench
+
+# A wheel with the self-contained release library inside (py3-none-<platform>).
+wheel: deps
+	$(SWIFT) build -c release --product toondb_storage $(SWIFT_FLAGS)
+	@scripts/python-venv.sh $(VENV)
+	rm -rf python/toondb/lib python/build && mkdir -p python/toondb/lib
+	cp $(SCRATCH)/release/libtoondb_storage.so python/toondb/lib/
+	strip --strip-debug python/toondb/lib/libtoondb_storage.so
+	$(PYTHON) -m pip wheel -q --no-deps -w dist ./python
+	rm -rf python/toondb/lib python/build
+	@ls dist/toondb-*.whl
+
+bench-embedded: deps venv
+	$(SWIFT) build -c release --product toondb_storage $(SWIFT_FLAGS)
+	TOONDB_LIB_PATH=$(abspath $(SCRATCH))/release PYTHONPATH=python $(PYTHON) python/benchmarks/bench_embedded.py $(BENCH_ARGS)
 
 # Idempotent: the sample dataset is deterministic, so a second run overwrites the same keys.
 run: release

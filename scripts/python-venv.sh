@@ -26,7 +26,8 @@ fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 
 stamp="$venv/.toondb-installed"
-wanted=$(printf '%s\n' "${packages[@]}" | sort -u | tr '\n' ' ')
+wanted=""
+[ ${#packages[@]} -gt 0 ] && wanted=$(printf '%s\n' "${packages[@]}" | sort -u | tr '\n' ' ')
 if [ -n "$wanted" ] && ! grep -qxF -- "$wanted" "$stamp" 2>/dev/null; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check $wanted
     echo "$wanted" >> "$stamp"

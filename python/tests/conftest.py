@@ -12,14 +12,19 @@ from pathlib import Path
 
 import pytest
 
-PYTHON_DIR = Path(__file__).resolve().parents[1]  # .../python, the directory holding toondb/
-REPO_ROOT = PYTHON_DIR.parent
+_THIS_PYTHON_DIR = Path(__file__).resolve().parents[1]  # .../python, next to toondb/
+REPO_ROOT = _THIS_PYTHON_DIR.parent
 
-# Make `import toondb` work even when pytest is started without PYTHONPATH=python.
-if str(PYTHON_DIR) not in sys.path:
-    sys.path.insert(0, str(PYTHON_DIR))
+# Make `import toondb` work even when pytest is started without PYTHONPATH=python (an
+# explicit PYTHONPATH still wins).
+if str(_THIS_PYTHON_DIR) not in sys.path:
+    sys.path.append(str(_THIS_PYTHON_DIR))
 
+import toondb  # noqa: E402
 from toondb import Database  # noqa: E402
+
+# Child processes import the very package this process imported.
+PYTHON_DIR = Path(toondb.__file__).resolve().parents[1]
 
 
 def child_env(**overrides: str) -> dict:

@@ -197,6 +197,29 @@ def test_large_value_1mib(db_path):
         assert db.get(b"big") == value
 
 
+@pytest.mark.parametrize("size", [4095, 4096, 65535, 65536, 65537, 131072, 1_000_001])
+def test_values_around_buffer_sizes(db, size):
+    value = os.urandom(size)
+    db.put(b"v", value)
+    assert db.get(b"v") == value
+    assert db.get_many([b"v", b"w"]) == [value, None]
+    assert list(db.scan()) == [(b"v", value)]
+    with db.transaction() as txn:
+        assert txn.get(b"v") == value
+        txn.put(b"w", value[::-1])
+        assert txn.get(b"w") == value[::-1]
+    assert db.get(b"w") == value[::-1]
+
+
+def test_scan_large_values(fast_db):
+    values = {b"big%03d" % i: os.urandom(50_000 + i) for i in range(120)}
+    fast_db.put_many(values)
+    rows = list(fast_db.scan())
+    assert [k for k, _ in rows] == sorted(values)
+    assert all(v == values[k] for k, v in rows)
+    assert dict(fast_db.scan_prefix(b"big01")) == {k: v for k, v in values.items() if k.startswith(b"big01")}
+
+
 def test_largest_key_is_accepted(db):
     key = b"k" * 65536
     db.put(key, b"v")
@@ -500,6 +523,14 @@ def test_every_documented_option_is_accepted(db_path):
     with Database.open(db_path, {}) as db:
         assert db.get(b"k") == b"v"
     with Database.open(db_path, None) as db:
+        assert db.get(b"k") == b"v"
+
+
+@pytest.mark.parametrize("policy", [0, 1, 2, 3])
+def test_default_index_policy_accepts_documented_values(db_path, policy):
+    # toondb.h: 0 write-optimized, 1 balanced, 2 scan-optimized, 3 append-only.
+    with Database.open(db_path, {"default_index_policy": policy}) as db:
+        db.put(b"k", b"v")
         assert db.get(b"k") == b"v"
 
 

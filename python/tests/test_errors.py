@@ -265,6 +265,12 @@ def test_open_locked_by_another_process(db_path):
         ({"max_value_size_bytes": -1}, "max_value_size_bytes"),
         ({"sync_interval_ms": -5}, "sync_interval_ms"),
         ({"block_cache_size_bytes": -1}, "block_cache_size_bytes"),
+        ({"memtable_size_bytes": "big"}, "memtable_size_bytes"),
+        ({"memtable_size_bytes": None}, "memtable_size_bytes"),
+        ({"wal_enabled": "maybe"}, "wal_enabled"),
+        ({"group_commit": "sometimes"}, "group_commit"),
+        ({"default_index_policy": 9}, "default_index_policy"),
+        ({"sync_mode": "off;memtable_size_bytes=4096"}, "sync_mode"),
     ],
 )
 def test_bad_config_raises_naming_the_key(db_path, config, key):

@@ -36,7 +36,7 @@ def run_threads(count, target):
 @pytest.mark.parametrize("sync_mode", ["off", "full"])
 def test_threads_put_get_own_keys(db_path, sync_mode):
     threads = 8
-    per_thread = 2000 if sync_mode == "off" else 250
+    per_thread = 2000
     with Database.open(db_path, {"sync_mode": sync_mode}) as db:
 
         def work(index):
@@ -125,6 +125,36 @@ def test_disjoint_transactions_never_conflict(db_path):
 
         run_threads(threads, work)
         assert sum(1 for _ in db.scan_prefix(b"own/")) == threads * per_thread * 2
+
+
+def test_values_of_many_sizes_from_threads(db_path):
+    # Values below, at and above common buffer sizes, read back by several threads at once.
+    sizes = [0, 1, 4095, 4096, 4097, 65535, 65536, 65537, 100_000, 300_000]
+    with Database.open(db_path, {"sync_mode": "off"}) as db:
+
+        def value_for(index, i, size):
+            return (b"%d:%d:" % (index, i) * (size // 4 + 1))[:size]
+
+        def work(index):
+            for i in range(30):
+                size = sizes[(index + i) % len(sizes)]
+                key = b"sz/%d/%02d" % (index, i)
+                value = value_for(index, i, size)
+                db.put(key, value)
+                assert db.get(key) == value
+                other = b"sz/%d/%02d" % (index, i // 2)
+                assert db.get(other) == value_for(index, i // 2, sizes[(index + i // 2) % len(sizes)])
+            with db.transaction() as txn:
+                for i in range(30):
+                    size = sizes[(index + i) % len(sizes)]
+                    assert txn.get(b"sz/%d/%02d" % (index, i)) == value_for(index, i, size)
+
+        run_threads(4, work)
+        for index in range(4):
+            rows = list(db.scan_prefix(b"sz/%d/" % index))
+            assert len(rows) == 30
+            for i, (key, value) in enumerate(rows):
+                assert value == value_for(index, i, sizes[(index + i) % len(sizes)])
 
 
 def test_transaction_ids_unique_across_threads(db):

@@ -27,6 +27,7 @@ _SCAN_BATCH_FIRST = 64
 _SCAN_BATCH_MAX = 4096
 # get() reads into a per-thread buffer of this size; longer values take a second call.
 _GET_BUFFER = 64 * 1024
+_FAST_LIMIT = _native.FAST_LENGTH_LIMIT
 
 
 def _bytes(value: Any, what: str) -> bytes:
@@ -75,23 +76,41 @@ class _Reads:
     def _call_handle(self) -> int:
         raise NotImplementedError
 
+    def _call_pointer(self) -> ctypes.c_void_p:
+        raise NotImplementedError
+
     def put(self, key: BytesLike, value: BytesLike) -> None:
         """Stores ``value`` under ``key``."""
-        key = _bytes(key, "key")
-        value = _bytes(value, "value")
-        if self._db()._lib.toondb_put(self._call_handle(), self._txn, key, len(key), value, len(value)) != 0:
+        if type(key) is not bytes:
+            key = _bytes(key, "key")
+        if type(value) is not bytes:
+            value = _bytes(value, "value")
+        db = self._db()
+        handle = self._call_pointer()
+        if len(value) <= _FAST_LIMIT and len(key) <= _FAST_LIMIT:
+            status = db._fast.toondb_put(handle, self._txn, key, len(key), value, len(value))
+        else:
+            status = db._lib.toondb_put(handle.value, self._txn, key, len(key), value, len(value))
+        if status != 0:
             raise _native.last_error()
 
     def get(self, key: BytesLike) -> Optional[bytes]:
         """The value of ``key``, ``None`` when it is missing (``b""`` for an empty value)."""
-        key = _bytes(key, "key")
+        if type(key) is not bytes:
+            key = _bytes(key, "key")
         db = self._db()
-        handle = self._call_handle()
-        buffer, view = db._get_buffer()
-        length = db._lib.toondb_get_into(handle, self._txn, key, len(key), buffer, _GET_BUFFER)
+        handle = self._call_pointer()
+        local = db._local
+        try:
+            buffer = local.buffer
+        except AttributeError:
+            buffer = db._make_buffer()
+        if len(key) > _FAST_LIMIT:
+            return self._get_large(key)
+        length = db._fast.toondb_get_into(handle, self._txn, key, len(key), buffer, _GET_BUFFER)
         if length >= 0:
             if length <= _GET_BUFFER:
-                return view[:length].tobytes()
+                return local.view[:length].tobytes()
             return self._get_large(key)
         if length == -1:
             return None
@@ -109,8 +128,13 @@ class _Reads:
 
     def delete(self, key: BytesLike) -> None:
         """Deletes ``key`` (deleting a missing key is not an error)."""
-        key = _bytes(key, "key")
-        if self._db()._lib.toondb_delete(self._call_handle(), self._txn, key, len(key)) != 0:
+        if type(key) is not bytes:
+            key = _bytes(key, "key")
+        if len(key) > _FAST_LIMIT:
+            status = self._db()._lib.toondb_delete(self._call_handle(), self._txn, key, len(key))
+        else:
+            status = self._db()._fast.toondb_delete(self._call_pointer(), self._txn, key, len(key))
+        if status != 0:
             raise _native.last_error()
 
     def put_path(self, path: str, value: BytesLike) -> None:
@@ -244,6 +268,7 @@ class Database(_Reads):
     def __init__(self, path: str, config: Optional[Mapping[str, Any]] = None) -> None:
         """Same as :meth:`open`."""
         self._lib = _native.library()
+        self._fast = _native.fast_library()
         self._txn = NO_TXN
         self._local = threading.local()
         self.path = os.fspath(path)
@@ -258,6 +283,7 @@ class Database(_Reads):
         if not handle:
             raise _native.last_error()
         self._handle: Optional[int] = handle
+        self._pointer: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)
 
     @classmethod
     def open(cls, path: str, config: Optional[Mapping[str, Any]] = None) -> "Database":
@@ -285,14 +311,18 @@ class Database(_Reads):
             raise DatabaseError(f"the database at {self.path} is closed", 6)
         return handle
 
-    def _get_buffer(self) -> Tuple[Any, memoryview]:
+    def _call_pointer(self) -> ctypes.c_void_p:
+        pointer = self._pointer
+        if pointer is None:
+            raise DatabaseError(f"the database at {self.path} is closed", 6)
+        return pointer
+
+    def _make_buffer(self) -> Any:
+        """This thread's buffer for :meth:`get` (and a byte view of it)."""
         local = self._local
-        try:
-            return local.buffer, local.view
-        except AttributeError:
-            local.buffer = ctypes.create_string_buffer(_GET_BUFFER)
-            local.view = memoryview(local.buffer).cast("B")
-            return local.buffer, local.view
+        local.buffer = ctypes.create_string_buffer(_GET_BUFFER)
+        local.view = memoryview(local.buffer).cast("B")
+        return local.buffer
 
     def _iterate(self, iterator: int) -> Iterator[Pair]:
         """Streams a native scan in growing batches; frees it however the generator ends."""
@@ -334,6 +364,7 @@ class Database(_Reads):
         """Commits nothing new, aborts open transactions, syncs and releases the directory.
         Calling it again does nothing."""
         handle, self._handle = self._handle, None
+        self._pointer = None
         if handle is not None:
             self._lib.toondb_close(handle)
 
@@ -439,6 +470,11 @@ class Transaction(_Reads):
         if self._state != "active":
             raise TransactionError(f"Transaction already {self._state}", 5)
         return self._database._call_handle()
+
+    def _call_pointer(self) -> ctypes.c_void_p:
+        if self._state != "active":
+            raise TransactionError(f"Transaction already {self._state}", 5)
+        return self._database._call_pointer()
 
     def commit(self) -> int:
         """Applies the writes atomically; returns the commit timestamp (LSN). A transaction
