@@ -108,7 +108,7 @@ final class ScanHandle: Sendable {
             case .finished:
                 return true
             case .list(let pairs, let start):
-                let end = min(pairs.count, start + limit)
+                let end = start + min(limit, pairs.count - start)  // no overflow for any limit
                 for index in start..<end {
                     pairs[index].key.withUnsafeBytes { key in pairs[index].value.withUnsafeBytes { value in body(key, value) } }
                 }

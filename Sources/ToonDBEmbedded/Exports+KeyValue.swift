@@ -13,6 +13,11 @@ extension DatabaseHandle {
         return try database.get(key)
     }
 
+    /// All or nothing, in a transaction or (one commit) outside.
+    func write(_ txn: C_TxnHandle, _ batch: WriteBatch) throws(StorageError) {
+        if let transaction = try transaction(txn.txn_id) { try transaction.write(batch) } else { try database.write(batch) }
+    }
+
     func delete(_ txn: C_TxnHandle, _ key: [UInt8]) throws(StorageError) {
         if let transaction = try transaction(txn.txn_id) { try transaction.delete(key) } else { try database.delete(key) }
     }
@@ -105,13 +110,9 @@ public func toondb_put_many(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ batch: C
             }
             return pairs
         }
-        if let transaction = try handle.transaction(txn.txn_id) {
-            for (key, value) in pairs { try transaction.put(key, value) }
-        } else {
-            var writes = WriteBatch()
-            for (key, value) in pairs { writes.put(key, value) }
-            try handle.database.write(writes)
-        }
+        var writes = WriteBatch()
+        for (key, value) in pairs { writes.put(key, value) }
+        try handle.write(txn, writes)
         return Int64(pairs.count)
     }
 }
@@ -164,13 +165,9 @@ public func toondb_delete_many(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ keys:
     Embedded.call(-1) { () throws(StorageError) -> Int64 in
         let handle = try Embedded.database(db)
         let keys = try readKeys(keys, keysLen, what: "delete_many")
-        if let transaction = try handle.transaction(txn.txn_id) {
-            for key in keys { try transaction.delete(key) }
-        } else {
-            var writes = WriteBatch()
-            for key in keys { writes.delete(key) }
-            try handle.database.write(writes)
-        }
+        var writes = WriteBatch()
+        for key in keys { writes.delete(key) }
+        try handle.write(txn, writes)
         return Int64(keys.count)
     }
 }

@@ -40,14 +40,14 @@ struct OpenOptions {
             }
             defaultIndexPolicy = policy
         }
-        try database.validate()
+        try database.validate { field in field == "memtableSize" ? "memtable_size_bytes" : field }
     }
 
     /// `name=value` pairs separated by `;` or newlines; whitespace around names and values is
     /// ignored. Unknown names and bad values are errors naming the option.
     init(parsing text: String) throws(StorageError) {
         self.init()
-        for item in text.split(whereSeparator: { $0 == ";" || $0 == "\n" }) {
+        for item in text.split(whereSeparator: { $0 == ";" || $0 == "\n" || $0 == "\r\n" }) {
             let trimmed = item.trimmingWhitespace
             if trimmed.isEmpty { continue }
             guard let equals = trimmed.firstIndex(of: "=") else {
@@ -60,8 +60,19 @@ struct OpenOptions {
             }
             try setting(&self, Value(name: name, text: value))
         }
-        try database.validate()
+        try database.validate { field in Self.optionName[field] ?? field }
     }
+
+    /// The option names of the engine fields `DatabaseOptions.validate` reports.
+    static let optionName: [String: String] = [
+        "memtableSize": "memtable_size_bytes", "maxImmutableMemtables": "max_immutable_memtables",
+        "maxValueSize": "max_value_size_bytes", "blockSize": "block_size_bytes", "blockCacheSize": "block_cache_size_bytes",
+        "bloomBitsPerKey": "bloom_bits_per_key", "maxOpenTables": "max_open_tables",
+        "level0CompactionTrigger": "level0_compaction_trigger", "level0SlowdownTrigger": "level0_slowdown_trigger",
+        "level0StopTrigger": "level0_stop_trigger", "level1MaxBytes": "level1_max_bytes",
+        "levelSizeMultiplier": "level_size_multiplier", "targetTableSize": "target_table_size_bytes",
+        "walSegmentSize": "wal_segment_size_bytes", "syncInterval": "sync_interval_ms (in seconds)",
+    ]
 
     /// One option's value with typed accessors whose errors name the option.
     struct Value {
@@ -139,6 +150,6 @@ struct OpenOptions {
 
 extension StringProtocol {
     var trimmingWhitespace: String {
-        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

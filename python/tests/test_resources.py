@@ -97,3 +97,38 @@ def test_many_scans_opened_and_closed(fast_db):
             next(gen)
         gen.close()
     assert sum(1 for _ in fast_db.scan()) == 300
+
+
+# Every basic call, in a fresh interpreter each time: a native call that crashes only under
+# some process states (for example a length passed through an undeclared C argument whose
+# upper register bits are garbage) shows up as a dead child rather than killing pytest.
+BASIC_CALLS = r"""
+import sys
+from toondb import Database
+db = Database.open(sys.argv[1], {"sync_mode": sys.argv[2]})
+print("open", flush=True)
+for i in range(200):
+    key = b"key%08d" % i
+    value = b"value-%d-" % i + b"x" * (i % 300)
+    db.put(key, value)
+    assert db.get(key) == value, i
+    if i % 3 == 0:
+        db.delete(key)
+        assert db.get(key) is None
+db.put(b"big", b"y" * 100000)
+assert db.get(b"big") == b"y" * 100000
+assert db.get(b"missing") is None
+db.close()
+print("ok", flush=True)
+"""
+
+
+def test_basic_calls_in_fresh_processes(tmp_path):
+    failures = []
+    for attempt in range(8):
+        sync_mode = ("full", "off")[attempt % 2]
+        proc = run_python(BASIC_CALLS, str(tmp_path / ("db%d" % attempt)), sync_mode)
+        if proc.returncode != 0 or proc.stdout.split() != ["open", "ok"]:
+            failures.append("attempt %d (sync_mode %s): exit %d, stdout %r, stderr %s" % (
+                attempt, sync_mode, proc.returncode, proc.stdout, proc.stderr[:400]))
+    assert not failures, "%d of 8 child processes failed:\n%s" % (len(failures), "\n".join(failures))

@@ -1,12 +1,15 @@
 """Many threads sharing one Database. Every loop is bounded in iterations and in time."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
 from toondb import Database, DatabaseError, TransactionConflictError
+
+from conftest import run_python
 
 DEADLINE_SECONDS = 60.0
 
@@ -249,39 +252,59 @@ def test_batches_from_threads(db_path):
         assert sum(1 for _ in db.scan_prefix(b"b/")) == 4 * 20 * 50
 
 
-def test_close_while_other_threads_use_the_database(db_path):
-    db = Database.open(db_path, {"sync_mode": "off"})
-    started = threading.Barrier(4)
-    outcomes = {}
-    lock = threading.Lock()
+# Runs in a child process: a native crash there fails this test instead of killing pytest.
+CLOSE_UNDER_WRITERS = r"""
+import json, sys, threading, time
+from toondb import Database, DatabaseError
 
-    def work(index):
-        started.wait(timeout=30)
-        successes = 0
-        for i in range(20_000):
-            try:
-                db.put(b"c/%d/%05d" % (index, i), b"v")
-                successes += 1
-            except DatabaseError as exc:
-                assert "closed" in str(exc).lower()
-                break
-        with lock:
-            outcomes[index] = successes
+path = sys.argv[1]
+db = Database.open(path, {"sync_mode": "off"})
+started = threading.Barrier(4)
+outcomes = {}
+problems = []
+lock = threading.Lock()
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(3)]
-    for thread in threads:
-        thread.start()
+def work(index):
     started.wait(timeout=30)
-    # Let the writers make progress, then close under them (polling with a bound; nothing
-    # here asserts on timing).
-    for _ in range(3000):
-        if db.stats()["commits"] >= 300:
+    successes = 0
+    for i in range(20000):
+        try:
+            db.put(b"c/%d/%05d" % (index, i), b"v")
+            successes += 1
+        except DatabaseError as exc:
+            if "closed" not in str(exc).lower():
+                problems.append(repr(exc))
             break
-        time.sleep(0.01)
-    db.close()
-    for thread in threads:
-        thread.join(timeout=DEADLINE_SECONDS)
-        assert not thread.is_alive()
+        except BaseException as exc:
+            problems.append(repr(exc))
+            break
+    with lock:
+        outcomes[index] = successes
+
+threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(3)]
+for thread in threads:
+    thread.start()
+started.wait(timeout=30)
+# Let the writers make progress, then close under them (a bounded poll, not a timing check).
+for _ in range(3000):
+    if db.stats()["commits"] >= 300:
+        break
+    time.sleep(0.01)
+db.close()
+for thread in threads:
+    thread.join(timeout=60)
+print(json.dumps({"outcomes": outcomes, "problems": problems,
+                  "alive": sum(t.is_alive() for t in threads)}))
+"""
+
+
+def test_close_while_other_threads_use_the_database(db_path):
+    proc = run_python(CLOSE_UNDER_WRITERS, db_path)
+    assert proc.returncode == 0, "child died (%d): %s" % (proc.returncode, proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["alive"] == 0
+    assert result["problems"] == []
+    outcomes = {int(k): v for k, v in result["outcomes"].items()}
     assert sorted(outcomes) == [0, 1, 2]
     # Whatever each writer got acknowledged before the close is durable.
     with Database.open(db_path) as again:

@@ -146,8 +146,8 @@ int toondb_scan_next(ToonDBScan *it, uint8_t **key_out, size_t *key_len, uint8_t
 int toondb_scan_batch(ToonDBScan *it, size_t max_items, uint8_t **out, size_t *out_len);
 void toondb_scan_free(ToonDBScan *it);
 
-/* Batches. put_many: n u32, {key_len u32, value_len u32, key, value}*n, applied atomically
- * (one commit) outside a transaction. get_many in: n u32, {key_len u32, key}*n; out: n u32,
+/* Batches, all or nothing: outside a transaction as one commit, inside one all operations
+ * are added or none. put_many: n u32, {key_len u32, value_len u32, key, value}*n. get_many in: n u32, {key_len u32, key}*n; out: n u32,
  * {status u8 (0 found, 1 missing, 2 error), [value_len u32, value]}*n. delete_many: n u32,
  * {key_len u32, key}*n. */
 int64_t toondb_put_many(ToonDBDatabase *db, C_TxnHandle txn, C_ByteSlice batch);

@@ -68,10 +68,11 @@ public struct DatabaseOptions: Sendable {
 }
 
 extension DatabaseOptions {
-    /// Throws ``StorageError/Code/invalidArgument`` naming the first field out of range.
-    public func validate() throws(StorageError) {
+    /// Throws ``StorageError/Code/invalidArgument`` naming the first field out of range;
+    /// `name` maps a field's Swift name to what the caller calls it (a configuration key).
+    public func validate(naming name: (String) -> String = { $0 }) throws(StorageError) {
         func require(_ condition: Bool, _ field: String, _ rule: String, _ value: Any) throws(StorageError) {
-            if !condition { throw .invalidArgument("invalid option \(field) = \(value): \(rule)") }
+            if !condition { throw .invalidArgument("invalid option \(name(field)) = \(value): \(rule)") }
         }
         try require(memtableSize >= 4096, "memtableSize", "must be at least 4096 bytes", memtableSize)
         try require(maxImmutableMemtables >= 1, "maxImmutableMemtables", "must be at least 1", maxImmutableMemtables)

@@ -72,6 +72,18 @@ public final class Transaction: Sendable {
         }
     }
 
+    /// Adds every operation of `batch` to the transaction's writes, all or none: every key and
+    /// value is checked before any is added.
+    public func write(_ batch: WriteBatch) throws(StorageError) {
+        try database.validate(batch)
+        try withActive { s in
+            for op in batch.operations {
+                let value: [UInt8]? = op.kind == .value ? op.value : nil
+                if s.writes.updateValue(value, forKey: op.key) == nil { s.order.append(op.key) }
+            }
+        }
+    }
+
     /// The value at this transaction's snapshot, or its own pending write.
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try Database.validateKey(key)
