@@ -90,7 +90,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ENGINES = ("toondb", "rocksdict", "plyvel", "lmdb")
 PEERS = ("rocksdict", "plyvel", "lmdb")
@@ -540,8 +540,8 @@ def fmt_ops(value: Optional[float]) -> str:
 class Results:
     """Every subprocess result, and the tables made from them."""
 
-    def __init__(self, engines: Sequence[str], workloads: Sequence[str], runs: int) -> None:
-        self.engines, self.workloads, self.runs = list(engines), list(workloads), runs
+    def __init__(self, engines: Sequence[str], workloads: Sequence[str]) -> None:
+        self.engines, self.workloads = list(engines), list(workloads)
         self.raw: List[Dict[str, Any]] = []
 
     def add(self, run: int, workload: str, engine: str, result: Dict[str, Any]) -> None:
@@ -604,7 +604,8 @@ def parse_list(text: str, allowed: Sequence[str], what: str) -> List[str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in items if item not in allowed]
     if unknown or not items:
-        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
+        given = ", ".join(unknown) or "(none)"
+        raise argparse.ArgumentTypeError(f"unknown {what} {given}; choose from {', '.join(allowed)}")
     return [item for item in allowed if item in items]  # canonical order
 
 
@@ -627,7 +628,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.child is None:
         if not 1 <= args.num < 10 ** KEY_SIZE:
-            parser.error("--num must be at least 1")
+            parser.error(f"--num must be between 1 and {10 ** KEY_SIZE - 1}")
         if not 1 <= args.sync_num <= args.num:
             parser.error("--sync-num must be between 1 and --num")
         if args.batch < 1 or args.runs < 1 or args.timeout <= 0:
@@ -648,7 +649,7 @@ def main(argv: Sequence[str]) -> int:
     os.makedirs(args.data, exist_ok=True)
     root = os.path.abspath(tempfile.mkdtemp(prefix="bench_embedded_", dir=args.data))
     started = datetime.datetime.now(datetime.timezone.utc)
-    results = Results(engines, workloads, args.runs)
+    results = Results(engines, workloads)
     base = {"num": args.num, "sync_num": args.sync_num, "batch": args.batch}
     try:
         versions = run_child({"versions": True, "engines": engines}, args.timeout, root)
