@@ -70,6 +70,26 @@ public func toondb_delete(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: Unsaf
     Embedded.status { () throws(StorageError) in try Embedded.database(db).delete(txn, try Buffers.copy(key, keyLen, "key")) }
 }
 
+// The same with C int lengths (toondb.h explains why). Int32 widens to Int exactly; a negative
+// length is refused by Buffers.copy like any other.
+
+@_cdecl("toondb_put32")
+public func toondb_put32(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int32,
+                         _ value: UnsafePointer<UInt8>?, _ valueLen: Int32) -> Int32 {
+    toondb_put(db, txn, key, Int(keyLen), value, Int(valueLen))
+}
+
+@_cdecl("toondb_get_into32")
+public func toondb_get_into32(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int32,
+                              _ buffer: UnsafeMutablePointer<UInt8>?, _ capacity: Int32) -> Int64 {
+    toondb_get_into(db, txn, key, Int(keyLen), buffer, Int(capacity))
+}
+
+@_cdecl("toondb_delete32")
+public func toondb_delete32(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int32) -> Int32 {
+    toondb_delete(db, txn, key, Int(keyLen))
+}
+
 @_cdecl("toondb_put_path")
 public func toondb_put_path(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ path: UnsafePointer<CChar>?,
                             _ value: UnsafePointer<UInt8>?, _ valueLen: Int) -> Int32 {

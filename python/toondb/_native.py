@@ -148,10 +148,11 @@ _fast: Optional[ctypes.CDLL] = None
 
 #: Functions on the per-key hot path, declared without argtypes. ctypes converts declared
 #: arguments through from_param (~90 ns each, measured); undeclared ones are converted from
-#: their Python type in C, which halves the cost of a six-argument call. Callers must pass
-#: exactly: a c_void_p handle, a C_TxnHandle, bytes, and Python ints below 2**31 for lengths
-#: (passed as C int and sign-extended by libffi into the size_t register).
-FAST_FUNCTIONS = {"toondb_put": ctypes.c_int32, "toondb_get_into": ctypes.c_int64, "toondb_delete": ctypes.c_int32}
+#: their Python type in C, which halves the cost of a six-argument call. Undeclared Python
+#: ints travel as C int (32 bits, upper register bits undefined), so these are the *32
+#: variants whose lengths are C int. Callers pass exactly: a c_void_p handle, a C_TxnHandle,
+#: bytes, and ints below 2**31.
+FAST_FUNCTIONS = {"toondb_put32": ctypes.c_int32, "toondb_get_into32": ctypes.c_int64, "toondb_delete32": ctypes.c_int32}
 FAST_LENGTH_LIMIT = 2**31 - 1
 
 
@@ -165,11 +166,12 @@ def library() -> ctypes.CDLL:
                 try:
                     lib = ctypes.CDLL(path)
                     _declare(lib)
+                    fast = ctypes.CDLL(path)  # separate function objects over the same loaded library
+                    for name, restype in FAST_FUNCTIONS.items():
+                        getattr(fast, name).restype = restype
                 except (OSError, AttributeError) as error:
-                    raise DatabaseError(f"cannot load {path}: {error} (TOONDB_LIB_PATH selects another copy)") from error
-                fast = ctypes.CDLL(path)  # separate function objects over the same loaded library
-                for name, restype in FAST_FUNCTIONS.items():
-                    getattr(fast, name).restype = restype
+                    raise DatabaseError(f"cannot load {path}: {error} (an older or foreign build? "
+                                        "TOONDB_LIB_PATH selects another copy)") from error
                 _fast = fast
                 _library = lib
     return _library

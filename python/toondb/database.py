@@ -14,7 +14,7 @@ from . import _native
 from ._native import NO_TXN, C_ByteSlice, C_TxnHandle, c_size_p, c_uint8_p
 from .errors import DatabaseError, TransactionError
 
-__all__ = ["Database", "Transaction"]
+__all__ = ["Database", "Transaction", "ScanIterator"]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 Pair = Tuple[bytes, bytes]
@@ -88,7 +88,7 @@ class _Reads:
         db = self._db()
         handle = self._call_pointer()
         if len(value) <= _FAST_LIMIT and len(key) <= _FAST_LIMIT:
-            status = db._fast.toondb_put(handle, self._txn, key, len(key), value, len(value))
+            status = db._fast.toondb_put32(handle, self._txn, key, len(key), value, len(value))
         else:
             status = db._lib.toondb_put(handle.value, self._txn, key, len(key), value, len(value))
         if status != 0:
@@ -107,7 +107,7 @@ class _Reads:
             buffer = db._make_buffer()
         if len(key) > _FAST_LIMIT:
             return self._get_large(key)
-        length = db._fast.toondb_get_into(handle, self._txn, key, len(key), buffer, _GET_BUFFER)
+        length = db._fast.toondb_get_into32(handle, self._txn, key, len(key), buffer, _GET_BUFFER)
         if length >= 0:
             if length <= _GET_BUFFER:
                 return local.view[:length].tobytes()
@@ -133,7 +133,7 @@ class _Reads:
         if len(key) > _FAST_LIMIT:
             status = self._db()._lib.toondb_delete(self._call_handle(), self._txn, key, len(key))
         else:
-            status = self._db()._fast.toondb_delete(self._call_pointer(), self._txn, key, len(key))
+            status = self._db()._fast.toondb_delete32(self._call_pointer(), self._txn, key, len(key))
         if status != 0:
             raise _native.last_error()
 
@@ -162,7 +162,7 @@ class _Reads:
         if self._db()._lib.toondb_delete_path(self._call_handle(), self._txn, _path(path)) != 0:
             raise _native.last_error()
 
-    def scan(self, start: BytesLike = b"", end: BytesLike = b"") -> Iterator[Pair]:
+    def scan(self, start: BytesLike = b"", end: BytesLike = b"") -> "ScanIterator":
         """Yields ``(key, value)`` pairs with ``start <= key < end`` in key order; an empty bound
         is open. The pairs come from one consistent snapshot, fetched in batches; stopping
         early (``break``, or closing the generator) releases the scan."""
@@ -174,7 +174,7 @@ class _Reads:
             raise _native.last_error()
         return db._iterate(iterator)
 
-    def scan_prefix(self, prefix: BytesLike) -> Iterator[Pair]:
+    def scan_prefix(self, prefix: BytesLike) -> "ScanIterator":
         """Yields the pairs whose key starts with ``prefix``, in key order."""
         prefix = _bytes(prefix, "prefix")
         db = self._db()
@@ -324,34 +324,8 @@ class Database(_Reads):
         local.view = memoryview(local.buffer).cast("B")
         return local.buffer
 
-    def _iterate(self, iterator: int) -> Iterator[Pair]:
-        """Streams a native scan in growing batches; frees it however the generator ends."""
-        lib = self._lib
-        out = c_uint8_p()
-        length = ctypes.c_size_t()
-        batch = _SCAN_BATCH_FIRST
-        unpack_header = _BATCH_HEADER.unpack_from
-        unpack_pair = _U32_PAIR.unpack_from
-        try:
-            while True:
-                status = lib.toondb_scan_batch(iterator, batch, ctypes.byref(out), ctypes.byref(length))
-                if status < 0:
-                    raise _native.last_error()
-                data = _native.take_bytes(out, length.value)
-                count, done = unpack_header(data, 0)
-                offset = 5
-                for _ in range(count):
-                    key_length, value_length = unpack_pair(data, offset)
-                    offset += 8
-                    key_end = offset + key_length
-                    value_end = key_end + value_length
-                    yield data[offset:key_end], data[key_end:value_end]
-                    offset = value_end
-                if done or status == 1:
-                    return
-                batch = min(batch * 4, _SCAN_BATCH_MAX)
-        finally:
-            lib.toondb_scan_free(iterator)
+    def _iterate(self, iterator: int) -> "ScanIterator":
+        return ScanIterator(self, iterator)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -433,6 +407,87 @@ class Database(_Reads):
 
 _POLICY_NAMES = {0: "write_optimized", 1: "balanced", 2: "scan_optimized", 3: "append_only"}
 _POLICIES = {name: value for value, name in _POLICY_NAMES.items()}
+
+
+class ScanIterator(Iterator[Pair]):
+    """The ``(key, value)`` pairs of a scan, fetched from the library in growing batches.
+
+    The native scan is released when the iteration ends, on :meth:`close`, when used as a
+    context manager, or when the object is garbage-collected, whichever comes first (also
+    for a scan that was never iterated).
+    """
+
+    def __init__(self, database: Database, handle: int) -> None:
+        self._database = database
+        self._handle: Optional[int] = handle
+        self._pairs: List[Pair] = []
+        self._index = 0
+        self._batch = _SCAN_BATCH_FIRST
+        self._done = False
+
+    def __iter__(self) -> "ScanIterator":
+        return self
+
+    def __next__(self) -> Pair:
+        if self._index < len(self._pairs):
+            pair = self._pairs[self._index]
+            self._index += 1
+            return pair
+        if self._done or not self._fetch():
+            raise StopIteration
+        self._index = 1
+        return self._pairs[0]
+
+    def _fetch(self) -> bool:
+        """Reads the next batch into ``_pairs``; False when the scan is exhausted."""
+        handle = self._handle
+        if handle is None:
+            return False
+        lib = self._database._lib
+        out = c_uint8_p()
+        length = ctypes.c_size_t()
+        status = lib.toondb_scan_batch(handle, self._batch, ctypes.byref(out), ctypes.byref(length))
+        if status < 0:
+            error = _native.last_error()
+            self.close()
+            raise error
+        data = _native.take_bytes(out, length.value)
+        count, done = _BATCH_HEADER.unpack_from(data, 0)
+        unpack_pair = _U32_PAIR.unpack_from
+        pairs = []
+        append = pairs.append
+        offset = 5
+        for _ in range(count):
+            key_length, value_length = unpack_pair(data, offset)
+            key_end = offset + 8 + key_length
+            value_end = key_end + value_length
+            append((data[offset + 8:key_end], data[key_end:value_end]))
+            offset = value_end
+        self._pairs = pairs
+        self._batch = min(self._batch * 4, _SCAN_BATCH_MAX)
+        if done or status == 1:
+            self._done = True
+            self.close()
+        return count > 0
+
+    def close(self) -> None:
+        """Releases the native scan (calling it again does nothing)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            self._database._lib.toondb_scan_free(handle)
+
+    def __enter__(self) -> "ScanIterator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
 
 
 class Transaction(_Reads):

@@ -128,6 +128,15 @@ int toondb_delete(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *key, size_
 int64_t toondb_get_into(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *key, size_t key_len,
                         uint8_t *buf, size_t capacity);
 
+/* ToonDB extension: put, get_into and delete with lengths as C int, for FFI layers that pass
+ * plain integers as int (ctypes without argtypes, which halves its call cost); negative
+ * lengths are errors. Otherwise identical to the size_t versions. */
+int toondb_put32(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *key, int key_len,
+                 const uint8_t *value, int value_len);
+int64_t toondb_get_into32(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *key, int key_len,
+                          uint8_t *buf, int capacity);
+int toondb_delete32(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *key, int key_len);
+
 /* Paths: segments joined by '/', each non-empty and free of NUL. */
 int toondb_put_path(ToonDBDatabase *db, C_TxnHandle txn, const char *path,
                     const uint8_t *value, size_t value_len);
