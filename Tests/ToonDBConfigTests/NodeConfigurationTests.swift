@@ -67,6 +67,7 @@ struct NodeConfigurationTests {
             sync_mode = "normal"
             sync_interval_ms = 250
             group_commit = false
+            wal_enabled = false
             memtable_size = "8MiB"
             max_immutable_memtables = 3
             max_value_size = "1MiB"
@@ -92,6 +93,7 @@ struct NodeConfigurationTests {
         #expect(o.syncMode == .normal)
         #expect(o.syncInterval == 0.25)
         #expect(o.groupCommit == false)
+        #expect(o.walEnabled == false)
         #expect(o.memtableSize == 8 << 20)
         #expect(o.maxImmutableMemtables == 3)
         #expect(o.maxValueSize == 1 << 20)
