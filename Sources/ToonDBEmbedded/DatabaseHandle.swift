@@ -102,7 +102,7 @@ final class ScanHandle: Sendable {
     /// Calls `body` with up to `limit` pairs (the buffers are valid during the call only);
     /// returns true when the scan is exhausted.
     func next(limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws(StorageError) -> Bool {
-        if owner.database.isClosed { throw StorageError(.databaseClosed, "the database at \(owner.database.path) is closed") }
+        try owner.database.checkOpen()
         return try source.withLock { (source) throws(StorageError) -> Bool in
             switch source {
             case .finished:

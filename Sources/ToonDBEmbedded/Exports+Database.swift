@@ -84,7 +84,7 @@ public func toondb_stats_json(_ db: OpaquePointer?, _ out: UnsafeMutablePointer<
 public func toondb_set_table_index_policy(_ db: OpaquePointer?, _ table: UnsafePointer<CChar>?, _ policy: UInt8) -> Int32 {
     Embedded.status { () throws(StorageError) in
         let handle = try Embedded.database(db)
-        try handle.database.checkOpenForCaller()
+        try handle.database.checkOpen()
         guard let value = IndexPolicy(rawValue: policy) else { throw .invalidArgument("invalid index policy \(policy): expected 0 to 3") }
         try handle.indexPolicies.set(value, for: try Buffers.string(table, "table name"))
     }
@@ -121,11 +121,4 @@ public func toondb_version() -> UnsafePointer<CChar> {
 enum EmbeddedVersion {
     static let string = "0.3.0"
     nonisolated(unsafe) static let cString: UnsafePointer<CChar> = UnsafePointer(strdup(string)!)
-}
-
-extension Database {
-    /// Throws when closed (for library calls that touch no engine method that would check).
-    func checkOpenForCaller() throws(StorageError) {
-        if isClosed { throw StorageError(.databaseClosed, "the database at \(path) is closed") }
-    }
 }

@@ -40,7 +40,7 @@ struct OpenOptions {
             }
             defaultIndexPolicy = policy
         }
-        try database.validate { field in field == "memtableSize" ? "memtable_size_bytes" : field }
+        try database.validate { field in Self.optionName[field] ?? field }
     }
 
     /// `name=value` pairs separated by `;` or newlines; whitespace around names and values is

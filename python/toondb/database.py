@@ -282,7 +282,7 @@ class Database(_Reads):
         handle = self._lib.toondb_open_with_options(self.path.encode("utf-8"), options)
         if not handle:
             raise _native.last_error()
-        self._handle: Optional[int] = handle
+        # The one piece of open/closed state: None once closed.
         self._pointer: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)
 
     @classmethod
@@ -306,10 +306,7 @@ class Database(_Reads):
         return self
 
     def _call_handle(self) -> int:
-        handle = self._handle
-        if handle is None:
-            raise DatabaseError(f"the database at {self.path} is closed", 6)
-        return handle
+        return self._call_pointer().value  # type: ignore[return-value]
 
     def _call_pointer(self) -> ctypes.c_void_p:
         pointer = self._pointer
@@ -332,15 +329,14 @@ class Database(_Reads):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._handle is None
+        return self._pointer is None
 
     def close(self) -> None:
         """Commits nothing new, aborts open transactions, syncs and releases the directory.
         Calling it again does nothing."""
-        handle, self._handle = self._handle, None
-        self._pointer = None
-        if handle is not None:
-            self._lib.toondb_close(handle)
+        pointer, self._pointer = self._pointer, None
+        if pointer is not None:
+            self._lib.toondb_close(pointer)
 
     def __enter__(self) -> "Database":
         return self
@@ -350,7 +346,7 @@ class Database(_Reads):
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None:
+        if getattr(self, "_pointer", None) is not None:
             try:
                 self.close()
             except Exception:  # noqa: BLE001 - interpreter shutdown
@@ -523,9 +519,7 @@ class Transaction(_Reads):
         return self._database
 
     def _call_handle(self) -> int:
-        if self._state != "active":
-            raise TransactionError(f"Transaction already {self._state}", 5)
-        return self._database._call_handle()
+        return self._call_pointer().value  # type: ignore[return-value]
 
     def _call_pointer(self) -> ctypes.c_void_p:
         if self._state != "active":

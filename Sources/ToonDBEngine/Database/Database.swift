@@ -192,7 +192,9 @@ public final class Database: @unchecked Sendable {
 
     // MARK: - Lifecycle
 
-    func checkOpen() throws(StorageError) {
+    /// Throws ``StorageError/Code/databaseClosed`` once ``close()`` has begun (for layers above
+    /// the engine that hold work of their own, such as the C ABI's scans and index policies).
+    public func checkOpen() throws(StorageError) {
         if closed.load(ordering: .acquiring) { throw StorageError(.databaseClosed, "the database at \(path) is closed") }
     }
 
