@@ -161,7 +161,11 @@ class Dataset:
 # ---------------------------------------------------------------------------------------
 
 class Engine:
+    """An engine's adapter. The defaults serve bindings with ``db.put``/``db.get``/``db.close``
+    (toondb, rocksdict, plyvel); an adapter overrides what its binding does differently."""
+
     name = ""
+    db: Any = None
 
     def open(self, path: str, sync: bool, num: int) -> None:
         """Opens (creating if needed) the database at ``path``; ``sync``: fsync each commit."""
@@ -169,7 +173,9 @@ class Engine:
 
     def put_each(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
         """One committed put per pair."""
-        raise NotImplementedError
+        put = self.db.put
+        for key, value in zip(keys, values):
+            put(key, value)
 
     def put_batches(self, keys: Sequence[bytes], values: Sequence[bytes], batch: int) -> None:
         """The pairs in atomic batches of ``batch``."""
@@ -177,17 +183,19 @@ class Engine:
 
     def get_each(self, keys: Sequence[bytes]) -> None:
         """One get per key."""
-        raise NotImplementedError
+        get = self.db.get
+        for key in keys:
+            get(key)
 
     def get(self, key: bytes) -> Optional[bytes]:
-        raise NotImplementedError
+        return self.db.get(key)
 
     def scan_count(self) -> int:
         """Iterates over every (key, value) pair in key order; returns how many."""
         raise NotImplementedError
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.db.close()
 
     @staticmethod
     def versions() -> Dict[str, str]:
@@ -202,32 +210,16 @@ class ToonDB(Engine):
 
         self.db = toondb.Database.open(path, {"sync_mode": "full" if sync else "off"})
 
-    def put_each(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
-        put = self.db.put
-        for key, value in zip(keys, values):
-            put(key, value)
-
     def put_batches(self, keys: Sequence[bytes], values: Sequence[bytes], batch: int) -> None:
         put_many = self.db.put_many
         for start in range(0, len(keys), batch):
             put_many(zip(keys[start:start + batch], values[start:start + batch]))
-
-    def get_each(self, keys: Sequence[bytes]) -> None:
-        get = self.db.get
-        for key in keys:
-            get(key)
-
-    def get(self, key: bytes) -> Optional[bytes]:
-        return self.db.get(key)
 
     def scan_count(self) -> int:
         count = 0
         for _pair in self.db.scan():
             count += 1
         return count
-
-    def close(self) -> None:
-        self.db.close()
 
     @staticmethod
     def versions() -> Dict[str, str]:
@@ -252,11 +244,6 @@ class RocksDict(Engine):
             options.sync = True
             self.db.set_write_options(options)
 
-    def put_each(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
-        put = self.db.put
-        for key, value in zip(keys, values):
-            put(key, value)
-
     def put_batches(self, keys: Sequence[bytes], values: Sequence[bytes], batch: int) -> None:
         write = self.db.write
         WriteBatch = self._rocksdict.WriteBatch
@@ -267,22 +254,11 @@ class RocksDict(Engine):
                 put(key, value)
             write(write_batch)
 
-    def get_each(self, keys: Sequence[bytes]) -> None:
-        get = self.db.get
-        for key in keys:
-            get(key)
-
-    def get(self, key: bytes) -> Optional[bytes]:
-        return self.db.get(key)
-
     def scan_count(self) -> int:
         count = 0
         for _pair in self.db.items():
             count += 1
         return count
-
-    def close(self) -> None:
-        self.db.close()
 
     @staticmethod
     def versions() -> Dict[str, str]:
@@ -325,22 +301,11 @@ class Plyvel(Engine):
                 for key, value in zip(keys[start:start + batch], values[start:start + batch]):
                     put(key, value)
 
-    def get_each(self, keys: Sequence[bytes]) -> None:
-        get = self.db.get
-        for key in keys:
-            get(key)
-
-    def get(self, key: bytes) -> Optional[bytes]:
-        return self.db.get(key)
-
     def scan_count(self) -> int:
         count = 0
         for _pair in self.db.iterator():
             count += 1
         return count
-
-    def close(self) -> None:
-        self.db.close()
 
     @staticmethod
     def versions() -> Dict[str, str]:
