@@ -11,6 +11,10 @@
 //   ToonDBConfig                    node configuration (TOML) to engine options
 //   ToonDBEmbedded                  the C ABI (toondb.h) over the engine, for embedded mode
 //   ToonDBStorageLibrary            libtoondb_storage.so: ToonDBEmbedded, self-contained
+//   ToonDBTOON                      the TOON codec (Token-Oriented Object Notation, spec v4)
+//   ToonDBProtocol                  the IPC wire protocol: frames, requests, replies (docs/ipc-protocol.md)
+//   ToonDBQuery                     QUERY: keys grouped into rows, rendered as TOON
+//   ToonDBServer (toondb-server)    the IPC server: SwiftNIO on a Unix domain socket
 //   ToonDBCLI (toondb)              the command-line tool
 import Foundation
 import PackageDescription
@@ -22,6 +26,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "toondb", targets: ["ToonDBCLI"]),
+        .executable(name: "toondb-server", targets: ["toondb-server"]),
         .library(name: "ToonDBEngine", targets: ["ToonDBEngine"]),
         // libtoondb_storage.so, loaded by the Python SDK and other ToonDB clients.
         .library(name: "toondb_storage", type: .dynamic, targets: ["ToonDBStorageLibrary"]),
@@ -31,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C shims: never public API.
@@ -68,8 +74,21 @@ let package = Package(
                     "-static-stdlib",
                     "-Xlinker", "--version-script=\(packageDirectory)/Sources/ToonDBStorageLibrary/exports.map",
                 ])]),
+        .target(name: "ToonDBTOON"),
+        .target(name: "ToonDBProtocol", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
+        .target(name: "ToonDBServer", dependencies: [
+            "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "toondb-server", dependencies: ["ToonDBServer"], path: "Sources/ToonDBServerMain"),
         .executableTarget(name: "ToonDBCLI", dependencies: [
-            "ToonDBEngine", "ToonDBConfig", "ToonDBIO",
+            "ToonDBEngine", "ToonDBConfig", "ToonDBIO", "ToonDBServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -84,6 +103,10 @@ let package = Package(
         .testTarget(name: "ToonDBEngineTests", dependencies: ["ToonDBEngine", "ToonDBTestSupport", "toondb-crash-writer"]),
         .testTarget(name: "ToonDBEmbeddedTests", dependencies: ["ToonDBEmbedded", "CToonDBABI", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
+        .testTarget(name: "ToonDBTOONTests", dependencies: ["ToonDBTOON"]),
+        .testTarget(name: "ToonDBProtocolTests", dependencies: ["ToonDBProtocol"]),
+        .testTarget(name: "ToonDBQueryTests", dependencies: ["ToonDBQuery", "ToonDBTOON", "ToonDBTestSupport"]),
+        .testTarget(name: "ToonDBServerTests", dependencies: ["ToonDBServer", "ToonDBProtocol", "ToonDBTestSupport"]),
         // Runs the built `toondb` binary as a user would.
         .testTarget(name: "ToonDBCLITests", dependencies: ["ToonDBCLI", "ToonDBTestSupport"]),
     ]

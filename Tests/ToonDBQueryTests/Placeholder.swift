@@ -1,0 +1,5 @@
+import Testing
+
+@Suite struct PlaceholderQueryTests {
+    @Test func builds() { #expect(Bool(true)) }
+}
