@@ -1,0 +1,211 @@
+import NIOCore
+
+extension Request {
+    /// Parses a request frame's payload. Every malformation (an unknown opcode, a truncated
+    /// field, trailing bytes, invalid UTF-8, an empty or `/`-containing path segment) is a
+    /// ``WireError`` naming the opcode and the problem.
+    public static func decode(opcode rawOpcode: UInt8, payload: ByteBuffer) throws(WireError) -> Request {
+        guard let opcode = RequestOpcode(rawValue: rawOpcode) else {
+            let hex = String(rawOpcode, radix: 16, uppercase: true)
+            throw WireError(.unknownOpcode, "unknown opcode 0x\(hex.count == 1 ? "0" + hex : hex)")
+        }
+        var reader = PayloadReader(opcode: opcode, buffer: payload)
+        let request = try reader.request()
+        try reader.expectEnd()
+        return request
+    }
+}
+
+/// Reads one request's fields off its payload, failing with `malformed` on a short read.
+private struct PayloadReader {
+    let opcode: RequestOpcode
+    var buffer: ByteBuffer
+
+    mutating func request() throws(WireError) -> Request {
+        switch opcode {
+        case .put:
+            let key = try bytes(length: u32(), "key")
+            return .put(transaction: 0, .key(key), value: rest())
+        case .get:
+            return .get(transaction: 0, .key(rest()), .bare)
+        case .delete:
+            return .delete(transaction: 0, .key(rest()))
+        case .beginTransaction:
+            return .beginTransaction
+        case .commitTransaction:
+            return .commit(transaction: try u64("txn_id"))
+        case .abortTransaction:
+            return .abort(transaction: try u64("txn_id"))
+        case .query:
+            let path = try string(length: Int(u16("path_len")), "path")
+            let limit = try u32("limit"), offset = try u32("offset")
+            let count = try u16("ncols")
+            var columns: [String] = []
+            for index in 0..<Int(count) {
+                columns.append(try string(length: Int(u16("col_len")), "column \(index + 1)"))
+            }
+            return .query(QueryRequest(path: path, limit: limit, offset: offset, columns: columns))
+        case .createTable:
+            return .createTable(try tableSchema())
+        case .describeTable:
+            return .describeTable(name: try string(length: Int(u16("name_len")), "name"))
+        case .putPath:
+            let path = try path()
+            return .put(transaction: 0, .path(path), value: rest())
+        case .getPath:
+            return .get(transaction: 0, .path(try path()), .bare)
+        case .scan:
+            return .scan(prefix: rest())
+        case .checkpoint:
+            return .checkpoint
+        case .stats:
+            return .stats
+        case .ping:
+            return .ping
+        case .executeSQL:
+            return .executeSQL(try string(length: buffer.readableBytes, "SQL"))
+        case .kvPut:
+            let txn = try u64("txn_id")
+            let key = try bytes(length: u32(), "key")
+            return .put(transaction: txn, .key(key), value: rest())
+        case .kvGet:
+            let txn = try u64("txn_id")
+            return .get(transaction: txn, .key(rest()), .flagged)
+        case .kvDelete:
+            let txn = try u64("txn_id")
+            return .delete(transaction: txn, .key(rest()))
+        case .pathPut:
+            let txn = try u64("txn_id")
+            let path = try path()
+            return .put(transaction: txn, .path(path), value: rest())
+        case .pathGet:
+            let txn = try u64("txn_id")
+            return .get(transaction: txn, .path(try path()), .flagged)
+        case .pathDelete:
+            let txn = try u64("txn_id")
+            return .delete(transaction: txn, .path(try path()))
+        case .scanStream:
+            let txn = try u64("txn_id")
+            let mode = try u8("mode")
+            let limit = try u32("limit")
+            let a = try bytes(length: u32(), "first bound")
+            let b = try bytes(length: u32(), "second bound")
+            switch mode {
+            case 0: return .scanStream(transaction: txn, .range(start: a, end: b), limit: limit)
+            case 1:
+                guard b.isEmpty else { throw WireError(.invalidArgument, "SCAN_STREAM: a prefix scan (mode 1) takes an empty second bound") }
+                return .scanStream(transaction: txn, .prefix(a), limit: limit)
+            default:
+                throw WireError(.invalidArgument, "SCAN_STREAM: unknown mode \(mode) (0 = range, 1 = prefix)")
+            }
+        case .writeBatch:
+            let txn = try u64("txn_id")
+            let count = try u32("n")
+            var operations: [BatchOperation] = []
+            // Each operation takes at least 5 bytes: a count the payload cannot hold is malformed,
+            // and this bound keeps a hostile count from reserving memory.
+            guard Int(count) <= buffer.readableBytes / 5 else {
+                throw .malformed(opcode, "n = \(count) operations cannot fit in \(buffer.readableBytes) bytes")
+            }
+            operations.reserveCapacity(Int(count))
+            for index in 0..<Int(count) {
+                let op = try u8("op")
+                let key = try bytes(length: u32(), "key of operation \(index + 1)")
+                switch op {
+                case 0: operations.append(.put(key: key, value: try bytes(length: u32(), "value of operation \(index + 1)")))
+                case 1: operations.append(.delete(key: key))
+                default: throw WireError(.invalidArgument, "WRITE_BATCH: operation \(index + 1) has unknown op \(op) (0 = put, 1 = delete)")
+                }
+            }
+            return .writeBatch(transaction: txn, operations)
+        }
+    }
+
+    mutating func expectEnd() throws(WireError) {
+        if buffer.readableBytes > 0 {
+            throw .malformed(opcode, "\(buffer.readableBytes) unexpected trailing bytes")
+        }
+    }
+
+    // MARK: Fields
+
+    mutating func u8(_ field: String) throws(WireError) -> UInt8 {
+        guard let value = buffer.readInteger(as: UInt8.self) else { throw truncated(field) }
+        return value
+    }
+
+    mutating func u16(_ field: String) throws(WireError) -> UInt16 {
+        guard let value = buffer.readInteger(endianness: .little, as: UInt16.self) else { throw truncated(field) }
+        return value
+    }
+
+    mutating func u32(_ field: String = "length") throws(WireError) -> UInt32 {
+        guard let value = buffer.readInteger(endianness: .little, as: UInt32.self) else { throw truncated(field) }
+        return value
+    }
+
+    mutating func u64(_ field: String) throws(WireError) -> UInt64 {
+        guard let value = buffer.readInteger(endianness: .little, as: UInt64.self) else { throw truncated(field) }
+        return value
+    }
+
+    mutating func bytes(length: UInt32, _ field: String) throws(WireError) -> [UInt8] {
+        guard Int(length) <= buffer.readableBytes else {
+            throw .malformed(opcode, "\(field) declares \(length) bytes but only \(buffer.readableBytes) remain")
+        }
+        return buffer.readBytes(length: Int(length))!
+    }
+
+    mutating func string(length: Int, _ field: String) throws(WireError) -> String {
+        let raw = try bytes(length: UInt32(length), field)
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            throw WireError(.invalidArgument, "\(opcode.name): \(field) is not valid UTF-8")
+        }
+        return text
+    }
+
+    mutating func rest() -> [UInt8] {
+        buffer.readBytes(length: buffer.readableBytes)!
+    }
+
+    /// `nseg u16, {seg_len u16, seg}*`: at least one segment, each non-empty UTF-8 without `/`.
+    mutating func path() throws(WireError) -> [String] {
+        let count = try u16("nseg")
+        guard count > 0 else { throw WireError(.invalidArgument, "\(opcode.name): a path needs at least one segment") }
+        var segments: [String] = []
+        segments.reserveCapacity(Int(count))
+        for index in 1...Int(count) {
+            let segment = try string(length: Int(u16("seg_len")), "path segment \(index)")
+            if segment.isEmpty { throw WireError(.invalidArgument, "\(opcode.name): path segment \(index) is empty") }
+            if segment.utf8.contains(UInt8(ascii: "/")) {
+                throw WireError(.invalidArgument, "\(opcode.name): path segment \(index) (\"\(segment)\") contains '/'")
+            }
+            segments.append(segment)
+        }
+        return segments
+    }
+
+    mutating func tableSchema() throws(WireError) -> TableSchema {
+        let name = try string(length: Int(u16("name_len")), "table name")
+        let count = try u16("ncols")
+        var columns: [TableSchema.Column] = []
+        for position in 0..<Int(count) {
+            let index = position + 1
+            let column = try string(length: Int(u16("name_len")), "column \(index) name")
+            let rawType = try u8("column \(index) type")
+            guard let type = TableSchema.ColumnType(rawValue: rawType) else {
+                throw WireError(.invalidArgument, "CREATE_TABLE: column \(index) (\"\(column)\") has unknown type \(rawType) (0 Int64, 1 UInt64, 2 Float64, 3 Text, 4 Binary, 5 Bool)")
+            }
+            let nullable = try u8("column \(index) nullable")
+            guard nullable <= 1 else {
+                throw WireError(.invalidArgument, "CREATE_TABLE: column \(index) (\"\(column)\") has nullable = \(nullable) (expected 0 or 1)")
+            }
+            columns.append(TableSchema.Column(name: column, type: type, nullable: nullable == 1))
+        }
+        return TableSchema(name: name, columns: columns)
+    }
+
+    func truncated(_ field: String) -> WireError {
+        .malformed(opcode, "payload ends before \(field)")
+    }
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct PlaceholderProtocolTests {
-    @Test func builds() { #expect(Bool(true)) }
-}

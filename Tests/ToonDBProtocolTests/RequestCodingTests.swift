@@ -1,0 +1,176 @@
+import NIOCore
+import Testing
+@testable import ToonDBProtocol
+
+private func bytes(_ frame: Frame) -> [UInt8] {
+    var buffer = ByteBuffer()
+    frame.write(into: &buffer)
+    return buffer.readBytes(length: buffer.readableBytes)!
+}
+
+private func decode(_ opcode: UInt8, _ payload: [UInt8]) throws(WireError) -> Request {
+    try Request.decode(opcode: opcode, payload: ByteBuffer(bytes: payload))
+}
+
+private func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+private func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+
+@Suite struct RequestCodingTests {
+    static let everyKind: [Request] = [
+        .put(transaction: 0, .key(Array("k".utf8)), value: Array("v".utf8)),
+        .put(transaction: 7, .key([0, 255]), value: []),
+        .put(transaction: 0, .path(["users", "alice"]), value: [1, 2]),
+        .put(transaction: 9, .path(["a"]), value: [3]),
+        .get(transaction: 0, .key(Array("k".utf8)), .bare),
+        .get(transaction: 0, .key(Array("k".utf8)), .flagged),
+        .get(transaction: 5, .key([]), .flagged),
+        .get(transaction: 0, .path(["x", "y"]), .bare),
+        .get(transaction: 3, .path(["x"]), .flagged),
+        .delete(transaction: 0, .key([9])),
+        .delete(transaction: 4, .key([9])),
+        .delete(transaction: 0, .path(["p", "q"])),
+        .beginTransaction,
+        .commit(transaction: UInt64.max),
+        .abort(transaction: 1),
+        .query(QueryRequest(path: "users/", limit: 10, offset: 2, columns: ["name", "email"])),
+        .query(QueryRequest(path: "")),
+        .createTable(TableSchema(name: "t", columns: [.init(name: "id", type: .int64, nullable: false), .init(name: "b", type: .bool, nullable: true)])),
+        .describeTable(name: "t"),
+        .scan(prefix: Array("users/".utf8)),
+        .scanStream(transaction: 0, .range(start: [1], end: [2]), limit: 0),
+        .scanStream(transaction: 2, .prefix([1, 2]), limit: 100),
+        .writeBatch(transaction: 0, [.put(key: [1], value: [2]), .delete(key: [3]), .put(key: [], value: [])]),
+        .writeBatch(transaction: 1, []),
+        .checkpoint, .stats, .ping,
+        .executeSQL("SELECT 1"),
+    ]
+
+    @Test(arguments: everyKind)
+    func roundTrips(_ request: Request) throws {
+        let frame = request.encode()
+        #expect(frame.opcode == request.opcode.rawValue)
+        #expect(try Request.decode(opcode: frame.opcode, payload: frame.payload) == request)
+    }
+
+    @Test func coversEveryOpcode() {
+        let covered = Set(Self.everyKind.map(\.opcode))
+        #expect(covered == Set(RequestOpcode.allCases))
+    }
+
+    // ToonDB's layouts, byte for byte (docs/ipc-protocol.md).
+    @Test func toonDBPutLayout() {
+        let frame = Request.put(transaction: 0, .key(Array("ab".utf8)), value: Array("xyz".utf8)).encode()
+        #expect(bytes(frame) == [0x01] + le32(9) + le32(2) + Array("abxyz".utf8))
+    }
+
+    @Test func toonDBPathAndQueryLayouts() {
+        let put = Request.put(transaction: 0, .path(["u", "al"]), value: [7]).encode()
+        #expect(bytes(put) == [0x09] + le32(10) + le16(2) + le16(1) + Array("u".utf8) + le16(2) + Array("al".utf8) + [7])
+        let query = Request.query(QueryRequest(path: "u", limit: 3, offset: 1, columns: ["c"])).encode()
+        #expect(bytes(query) == [0x07] + le32(16) + le16(1) + [0x75] + le32(3) + le32(1) + le16(1) + le16(1) + [0x63])
+        let commit = Request.commit(transaction: 0x0102).encode()
+        #expect(bytes(commit) == [0x05] + le32(8) + le64(0x0102))
+    }
+
+    @Test func unknownOpcode() {
+        #expect(throws: WireError(.unknownOpcode, "unknown opcode 0x7F")) { try decode(0x7F, []) }
+        #expect(throws: WireError(.unknownOpcode, "unknown opcode 0x00")) { try decode(0x00, []) }
+    }
+
+    @Test func truncatedAndTrailing() {
+        #expect(throws: WireError(.malformed, "PUT: payload ends before length")) { try decode(0x01, [1, 0]) }
+        #expect(throws: WireError(.malformed, "PUT: key declares 10 bytes but only 2 remain")) { try decode(0x01, le32(10) + [1, 2]) }
+        #expect(throws: WireError(.malformed, "COMMIT_TXN: payload ends before txn_id")) { try decode(0x05, [1, 2, 3]) }
+        #expect(throws: WireError(.malformed, "COMMIT_TXN: 1 unexpected trailing bytes")) { try decode(0x05, le64(1) + [0]) }
+        #expect(throws: WireError(.malformed, "PING: 2 unexpected trailing bytes")) { try decode(0x0E, [0, 0]) }
+    }
+
+    @Test func badPaths() {
+        #expect(throws: WireError(.invalidArgument, "PUT_PATH: a path needs at least one segment")) { try decode(0x09, le16(0) + [1]) }
+        #expect(throws: WireError(.invalidArgument, "GET_PATH: path segment 2 is empty")) { try decode(0x0A, le16(2) + le16(1) + [0x61] + le16(0)) }
+        #expect(throws: WireError(.invalidArgument, "GET_PATH: path segment 1 (\"a/b\") contains '/'")) { try decode(0x0A, le16(1) + le16(3) + Array("a/b".utf8)) }
+        #expect(throws: WireError(.invalidArgument, "GET_PATH: path segment 1 is not valid UTF-8")) { try decode(0x0A, le16(1) + le16(2) + [0xC3, 0x28]) }
+    }
+
+    @Test func badScanAndBatch() {
+        let head = le64(0)
+        #expect(throws: WireError(.invalidArgument, "SCAN_STREAM: unknown mode 2 (0 = range, 1 = prefix)")) {
+            try decode(0x16, head + [2] + le32(0) + le32(0) + le32(0))
+        }
+        #expect(throws: WireError(.invalidArgument, "SCAN_STREAM: a prefix scan (mode 1) takes an empty second bound")) {
+            try decode(0x16, head + [1] + le32(0) + le32(1) + [1] + le32(1) + [2])
+        }
+        #expect(throws: WireError(.malformed, "WRITE_BATCH: n = 4000000000 operations cannot fit in 0 bytes")) {
+            try decode(0x17, head + le32(4_000_000_000))
+        }
+        #expect(throws: WireError(.invalidArgument, "WRITE_BATCH: operation 1 has unknown op 9 (0 = put, 1 = delete)")) {
+            try decode(0x17, head + le32(1) + [9] + le32(0) + [0, 0, 0, 0])
+        }
+    }
+
+    @Test func badSchemas() throws {
+        #expect(throws: WireError(.invalidArgument, "CREATE_TABLE: column 1 (\"c\") has unknown type 6 (0 Int64, 1 UInt64, 2 Float64, 3 Text, 4 Binary, 5 Bool)")) {
+            try decode(0x08, le16(1) + [0x74] + le16(1) + le16(1) + [0x63, 6, 0])
+        }
+        let twice = TableSchema(name: "t", columns: [.init(name: "a", type: .text, nullable: true), .init(name: "a", type: .int64, nullable: false)])
+        #expect(throws: WireError(.invalidArgument, "CREATE_TABLE: table \"t\" names column \"a\" twice")) { try twice.validate() }
+        #expect(throws: WireError(.invalidArgument, "CREATE_TABLE: table \"t\" has no columns")) { try TableSchema(name: "t", columns: []).validate() }
+        #expect(throws: WireError(.invalidArgument, "CREATE_TABLE: table name \"a/b\" contains '/' or NUL")) {
+            try TableSchema(name: "a/b", columns: [.init(name: "x", type: .text, nullable: true)]).validate()
+        }
+    }
+
+    /// Random payloads for every opcode: decoding either succeeds or throws, never traps.
+    @Test func randomPayloadsNeverTrap() {
+        var generator = SystemRandomNumberGenerator()
+        var decoded = 0, rejected = 0
+        for _ in 0..<20_000 {
+            let opcode = UInt8.random(in: 0...0x20, using: &generator)
+            let length = Int.random(in: 0...40, using: &generator)
+            let payload = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            do {
+                _ = try decode(opcode, payload)
+                decoded += 1
+            } catch {
+                rejected += 1
+            }
+        }
+        #expect(decoded + rejected == 20_000)
+        #expect(decoded > 0 && rejected > 0)
+    }
+}
+
+@Suite struct FrameTests {
+    @Test func parsesWholeFramesOnly() {
+        var buffer = ByteBuffer(bytes: [0x02] + le32(3) + [1, 2])
+        #expect(Frame.parse(&buffer, maxPayload: 100) == .needMoreData)
+        buffer.writeBytes([3, 0x0E, 0, 0])
+        #expect(Frame.parse(&buffer, maxPayload: 100) == .frame(Frame(opcode: 2, payload: ByteBuffer(bytes: [1, 2, 3]))))
+        #expect(Frame.parse(&buffer, maxPayload: 100) == .needMoreData)
+        buffer.writeBytes([0, 0])
+        #expect(Frame.parse(&buffer, maxPayload: 100) == .frame(Frame(opcode: 0x0E, payload: ByteBuffer())))
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func rejectsOversizedBeforeReadingThePayload() {
+        var buffer = ByteBuffer(bytes: [0x01] + le32(UInt32.max))
+        #expect(Frame.parse(&buffer, maxPayload: Frame.defaultMaxPayload) == .oversized(opcode: 1, length: UInt64(UInt32.max)))
+    }
+
+    @Test func repliesReadBack() {
+        var buffer = ByteBuffer()
+        buffer.writeErrorFrame(WireError(.conflict, "write-write conflict on key \"k\""))
+        buffer.writeUInt64Frame(.transactionID, 42)
+        buffer.writeFrame(.pong)
+        buffer.writeFrame(.value) { $0.writeBytes([1, 2]) }
+        var replies: [Reply] = []
+        while case .frame(let frame) = Frame.parse(&buffer, maxPayload: 100) { replies.append(Reply(frame)!) }
+        #expect(replies == [.error(WireError(.conflict, "write-write conflict on key \"k\"")), .transactionID(42), .pong, .value(ByteBuffer(bytes: [1, 2]))])
+    }
+
+    @Test func errorTextWithoutCodeIsStorage() {
+        #expect(WireError(wireText: "Failed to put value") == WireError(.storage, "Failed to put value"))
+        #expect(WireError(wireText: "busy: 100 clients") == WireError(.busy, "100 clients"))
+    }
+}
