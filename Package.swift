@@ -83,10 +83,14 @@ let package = Package(
             "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "toondb-server", dependencies: ["ToonDBServer"], path: "Sources/ToonDBServerMain"),
+        .executableTarget(name: "toondb-server", dependencies: [
+            "ToonDBServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/ToonDBServerMain"),
         .executableTarget(name: "ToonDBCLI", dependencies: [
             "ToonDBEngine", "ToonDBConfig", "ToonDBIO", "ToonDBServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -67,14 +67,3 @@ struct CommandContext {
         return result
     }
 }
-
-enum LogSetup {
-    /// Log records go to stderr (stdout carries only command output).
-    static func bootstrap(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-}

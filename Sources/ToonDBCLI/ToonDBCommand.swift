@@ -1,6 +1,7 @@
 import ArgumentParser
 import ToonDBConfig
 import ToonDBEngine
+import ToonDBServer
 
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +23,7 @@ struct ToonDBCommand: ParsableCommand {
             PutCommand.self, GetCommand.self, DeleteCommand.self, ScanCommand.self,
             PutPathCommand.self, GetPathCommand.self, DeletePathCommand.self, ScanPathCommand.self,
             CheckpointCommand.self, StatsCommand.self, CompactCommand.self,
-            SampleCommand.self, BenchCommand.self,
+            SampleCommand.self, BenchCommand.self, ServeCommand.self,
         ])
 
     /// Parses the arguments, runs the command and exits: 0 on success, 1 on a storage,
@@ -47,6 +48,8 @@ struct ToonDBCommand: ParsableCommand {
         } catch let error as StorageError {
             fail(error.message)
         } catch let error as ConfigurationError {
+            fail(error.message)
+        } catch let error as ServerError {
             fail(error.message)
         } catch let error as CLIError {
             fail(error.message)

@@ -55,6 +55,31 @@ public struct NodeConfiguration: Sendable, Equatable {
     // [log]
     public var logLevel: Logger.Level
 
+    /// `[server]`: the IPC server (`toondb serve`).
+    public var server = ServerSettings()
+
+    /// The `[server]` section. Every field is optional in the file; the defaults are these.
+    public struct ServerSettings: Sendable, Equatable {
+        /// `server.socket`: the Unix socket path (nil: `<data_dir>/toondb.sock`), made absolute.
+        public var socket: String?
+        /// `server.max_clients` (1 to 100000).
+        public var maxClients = 100
+        /// `server.timeout_ms`: close connections idle this long (0 = never).
+        public var timeoutMilliseconds: Int64 = 300_000
+        /// `server.max_frame_size`: the largest request payload (1 KiB to 1 GiB).
+        public var maxFrameSize = 16 << 20 + 64 << 10
+        /// `server.socket_mode`: the socket file's permissions, an octal string such as "0660".
+        public var socketMode: UInt16 = 0o600
+        /// `server.socket_group`: a group to give the socket file to.
+        public var socketGroup: String?
+        /// `server.event_loop_threads` (0 = one per core).
+        public var eventLoopThreads = 0
+        /// `server.blocking_threads`: threads for requests that wait on the disk (1 to 1024).
+        public var blockingThreads = 64
+
+        public init() {}
+    }
+
     /// The built-in defaults (those of ``DatabaseOptions``, log level `info`).
     public init() {
         let defaults = DatabaseOptions()
@@ -145,7 +170,7 @@ public struct NodeConfiguration: Sendable, Equatable {
                                              problem: "unknown section\(suggestion(name, Section.allCases.map(\.rawValue))); expected one of \(Section.allCases.map { "[\($0.rawValue)]" }.joined(separator: ", "))")
                 }
                 let owner = Section.allCases.first { $0.keys.contains(name) }
-                let hint = owner.map { " (it belongs in the [\($0.rawValue)] section)" } ?? "; keys belong in the [storage] or [log] section"
+                let hint = owner.map { " (it belongs in the [\($0.rawValue)] section)" } ?? "; keys belong in the [storage], [log] or [server] section"
                 throw ConfigurationError(source: source, key: name, problem: "unknown top-level key\(hint)")
             }
             guard let table = value.table else {
@@ -166,6 +191,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     enum Section: String, CaseIterable {
         case storage
         case log
+        case server
 
         var keys: [String] {
             switch self {
@@ -176,6 +202,9 @@ public struct NodeConfiguration: Sendable, Equatable {
                         "level_size_multiplier", "target_table_size", "wal_segment_size", "io_backend"]
             case .log:
                 return ["level"]
+            case .server:
+                return ["socket", "max_clients", "timeout_ms", "max_frame_size", "socket_mode", "socket_group",
+                        "event_loop_threads", "blocking_threads"]
             }
         }
     }
@@ -233,6 +262,30 @@ public struct NodeConfiguration: Sendable, Equatable {
             ioBackend = try field.choice([IOBackendSelector.Preference.automatic, .ioUring, .posix])
         case (.log, "level"):
             logLevel = try field.choice(Logger.Level.allCases)
+        case (.server, "socket"):
+            let path = try field.string()
+            if path.isEmpty || path.utf8.contains(0) { throw field.error("must be a non-empty path without NUL") }
+            server.socket = Self.absolutePath(path)
+        case (.server, "max_clients"):
+            server.maxClients = try field.integer(in: 1...100_000)
+        case (.server, "timeout_ms"):
+            server.timeoutMilliseconds = Int64(try field.integer(in: 0...86_400_000))
+        case (.server, "max_frame_size"):
+            server.maxFrameSize = Int(try field.size(in: KiB...GiB))
+        case (.server, "socket_mode"):
+            let text = try field.string()
+            guard let mode = UInt16(text, radix: 8), mode <= 0o777, mode & 0o600 == 0o600 else {
+                throw field.error("expected an octal permission string such as \"0600\" or \"0660\" that keeps owner read and write, got \"\(text)\"")
+            }
+            server.socketMode = mode
+        case (.server, "socket_group"):
+            let group = try field.string()
+            if group.isEmpty { throw field.error("must not be empty") }
+            server.socketGroup = group
+        case (.server, "event_loop_threads"):
+            server.eventLoopThreads = try field.integer(in: 0...256)
+        case (.server, "blocking_threads"):
+            server.blockingThreads = try field.integer(in: 1...1024)
         default:
             throw field.error("unknown key")
         }

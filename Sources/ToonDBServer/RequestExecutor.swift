@@ -1,0 +1,262 @@
+import NIOCore
+import ToonDBEngine
+import ToonDBFormat
+import ToonDBProtocol
+import ToonDBQuery
+
+/// How a request's reply gets written.
+enum Outcome {
+    /// The reply is already in the output buffer.
+    case done
+    /// The request waits on the disk: run `work` off the event loop; it writes the reply.
+    case deferred(@Sendable (inout ByteBuffer) -> Void)
+    /// A streamed scan: ROW frames follow as the connection takes them.
+    case stream(ScanStream)
+}
+
+/// Runs requests against the database. Shared by every connection (it holds no per-connection
+/// state: that is the ``ConnectionSession`` passed in).
+struct RequestExecutor: Sendable {
+    let database: Database
+    let stats: ServerStats
+    let maxReplyPayload: Int
+    /// Commits wait for an fsync (sync mode `full`): run them off the event loop.
+    let commitsBlock: Bool
+
+    init(database: Database, stats: ServerStats, maxReplyPayload: Int) {
+        self.database = database
+        self.stats = stats
+        self.maxReplyPayload = maxReplyPayload
+        self.commitsBlock = database.options.syncMode == .full
+    }
+
+    /// Executes `request`, writing its reply (or the ERROR frame) to `out`, or says how the
+    /// reply will come.
+    func execute(_ request: Request, session: ConnectionSession, into out: inout ByteBuffer) -> Outcome {
+        stats.add(\.requestsTotal)
+        do {
+            let outcome = try run(request, session: session, into: &out)
+            if case .done = outcome { stats.add(\.requestsSuccess) }
+            return outcome
+        } catch {
+            fail(error, into: &out)
+            return .done
+        }
+    }
+
+    /// Writes an ERROR frame and counts it.
+    func fail(_ error: WireError, into out: inout ByteBuffer) {
+        stats.add(\.requestsError)
+        out.writeErrorFrame(error)
+    }
+
+    /// Wraps work that writes one reply, counting its success or failure.
+    private func deferred(_ work: @escaping @Sendable (inout ByteBuffer) throws(WireError) -> Void) -> Outcome {
+        let stats = self.stats
+        return .deferred { out in
+            do throws(WireError) {
+                try work(&out)
+                stats.add(\.requestsSuccess)
+            } catch {
+                stats.add(\.requestsError)
+                out.writeErrorFrame(error)
+            }
+        }
+    }
+
+    private func run(_ request: Request, session: ConnectionSession, into out: inout ByteBuffer) throws(WireError) -> Outcome {
+        let database = self.database
+        switch request {
+        case .put(let txn, let target, let value):
+            let key = try Self.key(target)
+            if txn != 0 {
+                let transaction = try session.transaction(txn)
+                try engine { () throws(StorageError) in try transaction.put(key, value) }
+            } else if commitsBlock {
+                return deferred { out throws(WireError) in
+                    try engine { () throws(StorageError) in _ = try database.put(key, value) }
+                    out.writeFrame(.ok)
+                }
+            } else {
+                try engine { () throws(StorageError) in _ = try database.put(key, value) }
+            }
+            out.writeFrame(.ok)
+
+        case .delete(let txn, let target):
+            let key = try Self.key(target)
+            if txn != 0 {
+                let transaction = try session.transaction(txn)
+                try engine { () throws(StorageError) in try transaction.delete(key) }
+            } else if commitsBlock {
+                return deferred { out throws(WireError) in
+                    try engine { () throws(StorageError) in _ = try database.delete(key) }
+                    out.writeFrame(.ok)
+                }
+            } else {
+                try engine { () throws(StorageError) in _ = try database.delete(key) }
+            }
+            out.writeFrame(.ok)
+
+        case .get(let txn, let target, let form):
+            let key = try Self.key(target)
+            let transaction = txn == 0 ? nil : try session.transaction(txn)
+            let value = try engine { () throws(StorageError) -> [UInt8]? in
+                if let transaction { return try transaction.get(key) }
+                return try database.get(key)
+            }
+            out.writeFrame(.value) { payload in
+                if form == .flagged { payload.writeInteger(UInt8(value == nil ? 0 : 1)) }
+                if let value { payload.writeBytes(value) }
+            }
+
+        case .beginTransaction:
+            let transaction = try session.begin(database)
+            out.writeUInt64Frame(.transactionID, transaction.id)
+
+        case .commit(let txn):
+            let transaction = try session.takeForCommit(txn)
+            let commit: @Sendable (inout ByteBuffer) throws(WireError) -> Void = { out throws(WireError) in
+                let lsn = try engine { () throws(StorageError) in try transaction.commit() }
+                out.writeUInt64Frame(.transactionID, lsn)
+            }
+            if commitsBlock { return deferred(commit) }
+            try commit(&out)
+
+        case .abort(let txn):
+            let transaction = try session.takeForAbort(txn)
+            try engine { () throws(StorageError) in try transaction.abort() }
+            out.writeFrame(.ok)
+
+        case .query(let query):
+            let rowQuery = RowQuery(prefix: Array(query.path.utf8), limit: Int(query.limit), offset: Int(query.offset),
+                                    columns: query.columns, byteBudget: maxReplyPayload)
+            let result = try engine { () throws(StorageError) in try rowQuery.run(in: database) }
+            let text = result.exceededBudget ? "" : result.toon
+            guard !result.exceededBudget, text.utf8.count <= maxReplyPayload else {
+                throw WireError(.resultTooLarge, "QUERY: the result is over the \(maxReplyPayload)-byte frame limit; page it with limit and offset")
+            }
+            out.writeFrame(.value) { $0.writeString(text) }
+
+        case .createTable(let schema):
+            return deferred { out throws(WireError) in
+                try TableCatalog.create(schema, in: database)
+                out.writeFrame(.ok)
+            }
+
+        case .describeTable(let name):
+            let stored = try TableCatalog.describe(name, in: database)
+            out.writeFrame(.value) { $0.writeBytes(stored) }
+
+        case .scan(let prefix):
+            try legacyScan(prefix, into: &out)
+
+        case .scanStream(let txn, let range, let limit):
+            let (start, end): ([UInt8], [UInt8]) = switch range {
+            case .range(let start, let end): (start, end)
+            case .prefix(let prefix): (prefix, prefixSuccessor(prefix) ?? [])
+            }
+            let transaction = txn == 0 ? nil : try session.transaction(txn)
+            let source = try engine { () throws(StorageError) -> ScanStream.Source in
+                if let transaction { return .pairs(try transaction.scan(from: start, to: end), next: 0) }
+                return .iterator(try database.scan(from: start, to: end))
+            }
+            return .stream(ScanStream(source: source, limit: limit))
+
+        case .writeBatch(let txn, let operations):
+            var batch = WriteBatch()
+            for operation in operations {
+                switch operation {
+                case .put(let key, let value): batch.put(key, value)
+                case .delete(let key): batch.delete(key)
+                }
+            }
+            let count = UInt32(operations.count)
+            let finalBatch = batch
+            if txn != 0 {
+                let transaction = try session.transaction(txn)
+                try engine { () throws(StorageError) in try transaction.write(batch) }
+                out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
+                return .done
+            }
+            let write: @Sendable (inout ByteBuffer) throws(WireError) -> Void = { out throws(WireError) in
+                try engine { () throws(StorageError) in _ = try database.write(finalBatch) }
+                out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
+            }
+            if commitsBlock { return deferred(write) }
+            try write(&out)
+
+        case .checkpoint:
+            return deferred { out throws(WireError) in
+                let lsn = try engine { () throws(StorageError) in try database.checkpoint() }
+                out.writeUInt64Frame(.ok, lsn)
+            }
+
+        case .stats:
+            let json = stats.json(engine: database.stats())
+            out.writeFrame(.stats) { $0.writeString(json) }
+
+        case .ping:
+            out.writeFrame(.pong)
+
+        case .executeSQL:
+            throw WireError(.notImplemented, "EXECUTE_SQL is not implemented: ToonDB has no SQL engine; use QUERY (0x07) or the key-value operations")
+        }
+        return .done
+    }
+
+    /// ToonDB's SCAN: one VALUE frame, `count u32, {key_len u16, key, val_len u32, value}*`.
+    private func legacyScan(_ prefix: [UInt8], into out: inout ByteBuffer) throws(WireError) {
+        let iterator = try engine { () throws(StorageError) in try database.scan(prefix: prefix) }
+        let frameStart = out.writerIndex
+        var count: UInt32 = 0
+        var problem: WireError?
+        out.writeFrame(.value) { payload in
+            payload.writeInteger(UInt32(0), endianness: .little)
+            let start = payload.writerIndex
+            do throws(StorageError) {
+                try iterator.forEach { key, value in
+                    guard key.count <= Int(UInt16.max) else {
+                        problem = WireError(.resultTooLarge, "SCAN: a key of \(key.count) bytes does not fit its u16 length; use SCAN_STREAM (0x16)")
+                        return false
+                    }
+                    payload.writeInteger(UInt16(key.count), endianness: .little)
+                    payload.writeBytes(key)
+                    payload.writeInteger(UInt32(value.count), endianness: .little)
+                    payload.writeBytes(value)
+                    count += 1
+                    if payload.writerIndex - start + 4 > maxReplyPayload {
+                        problem = WireError(.resultTooLarge, "SCAN: the result exceeds the \(maxReplyPayload)-byte frame limit; use SCAN_STREAM (0x16), which streams")
+                        return false
+                    }
+                    return true
+                }
+            } catch {
+                problem = WireError(error)
+            }
+        }
+        if let problem {
+            out.moveWriterIndex(to: frameStart)
+            throw problem
+        }
+        out.setInteger(count, at: frameStart + Frame.headerSize, endianness: .little)
+    }
+
+    static func key(_ target: KeyTarget) throws(WireError) -> [UInt8] {
+        switch target {
+        case .key(let key):
+            return key
+        case .path(let segments):
+            return try engine { () throws(StorageError) in try PathKeys.key(segments: segments) }
+        }
+    }
+}
+
+/// Runs engine work, turning its errors into wire errors (and passing wire errors through).
+@inline(__always)
+func engine<T>(_ body: () throws(StorageError) -> T) throws(WireError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw WireError(error)
+    }
+}

@@ -1,0 +1,239 @@
+import NIOCore
+import NIOPosix
+import ToonDBEngine
+import ToonDBProtocol
+
+/// Sent down every connection's pipeline when the server stops: answer what was received,
+/// then close.
+struct ServerShutdownEvent: Sendable {}
+
+/// Serves one connection: requests in, replies out, strictly in order.
+///
+/// Requests run on the event loop, except those that wait on the disk (``Outcome/deferred``),
+/// which run on the blocking pool while later requests queue. Replies produced during one read
+/// burst go out in one write and one flush. The handler stops reading (holds `read()`) while
+/// too many requests wait or while the socket will not take more output, so a client that
+/// pipelines without reading its replies is slowed down instead of growing the server's memory.
+final class RequestHandler: ChannelDuplexHandler {
+    typealias InboundIn = InboundFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let executor: RequestExecutor
+    private let session: ConnectionSession
+    private let pool: NIOThreadPool
+    private let stats: ServerStats
+    private let maxPending: Int
+
+    private var context: ChannelHandlerContext?
+    private var pending = CircularBuffer<InboundFrame>()
+    /// Replies not yet handed to the channel.
+    private var out = ByteBuffer()
+    /// A deferred request or a stream is in progress: later requests wait.
+    private var busy = false
+    private var stream: ScanStream?
+    /// A `read()` was held back.
+    private var readHeld = false
+    /// The server is stopping, or the client sent an unusable frame: answer, then close.
+    private var closing = false
+
+    init(executor: RequestExecutor, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int) {
+        self.executor = executor
+        self.pool = pool
+        self.stats = stats
+        self.maxPending = maxPending
+        self.session = ConnectionSession(limit: maxTransactions, stats: stats)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        out = context.channel.allocator.buffer(capacity: 512)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.abortAll()
+        pending.removeAll()
+        stream = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if case .frame(let f) = frame { stats.add(\.bytesReceived, Frame.headerSize + f.payload.readableBytes) }
+        if busy || !pending.isEmpty || closing {
+            pending.append(frame)
+        } else {
+            process(frame, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushReplies(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            pumpStream(context: context)
+            drain(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ServerShutdownEvent {
+            closing = true
+            drain(context: context)
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
+            // Idle means no traffic either way; a long request in progress is not idleness.
+            if !busy && pending.isEmpty { context.close(promise: nil) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A broken connection (reset, EPIPE): nothing to answer.
+        context.close(promise: nil)
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        if canRead(context) {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    private func canRead(_ context: ChannelHandlerContext) -> Bool {
+        !closing && pending.count < maxPending && context.channel.isWritable
+    }
+
+    // MARK: Requests
+
+    private func process(_ frame: InboundFrame, context: ChannelHandlerContext) {
+        switch frame {
+        case .oversized(let opcode, let length):
+            executor.fail(WireError(.frameTooLarge, "a frame (opcode 0x\(String(opcode, radix: 16))) declares a \(length)-byte payload, over the \(executor.maxReplyPayload)-byte limit; closing the connection"), into: &out)
+            closing = true
+            pending.removeAll()
+        case .frame(let frame):
+            let request: Request
+            do {
+                request = try Request.decode(opcode: frame.opcode, payload: frame.payload)
+            } catch {
+                stats.add(\.requestsTotal)
+                executor.fail(error, into: &out)
+                return
+            }
+            switch executor.execute(request, session: session, into: &out) {
+            case .done:
+                break
+            case .deferred(let work):
+                runDeferred(work, context: context)
+            case .stream(let stream):
+                busy = true
+                self.stream = stream
+                pumpStream(context: context)
+            }
+        }
+    }
+
+    private func runDeferred(_ work: @escaping @Sendable (inout ByteBuffer) -> Void, context: ChannelHandlerContext) {
+        busy = true
+        flushReplies(context: context)  // what came before goes out first
+        let allocator = context.channel.allocator
+        pool.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
+            var reply = allocator.buffer(capacity: 32)
+            work(&reply)
+            return reply
+        }.assumeIsolated().whenComplete { result in
+            self.busy = false
+            self.session.settle()
+            switch result {
+            case .success(var reply):
+                self.out.writeBuffer(&reply)
+            case .failure:
+                self.executor.fail(WireError(.shuttingDown, "the server is stopping"), into: &self.out)
+            }
+            guard let context = self.context else { return }
+            self.drain(context: context)
+        }
+    }
+
+    /// Sends ROW frames while the socket takes them; ends the stream with END_STREAM or ERROR.
+    private func pumpStream(context: ChannelHandlerContext) {
+        while let stream, context.channel.isWritable {
+            do {
+                try stream.writeNext(into: &out)
+                if stream.finished {
+                    stats.add(\.requestsSuccess)
+                    endStream()
+                }
+            } catch {
+                executor.fail(WireError(error), into: &out)
+                endStream()
+            }
+            flushReplies(context: context)
+        }
+    }
+
+    private func endStream() {
+        stream = nil
+        busy = false
+    }
+
+    /// Runs queued requests until one has to wait, then flushes, resumes reading if it was
+    /// held, and closes when closing and nothing is left.
+    private func drain(context: ChannelHandlerContext) {
+        while !busy, let frame = pending.popFirst() {
+            process(frame, context: context)
+        }
+        flushReplies(context: context)
+        if readHeld && canRead(context) {
+            readHeld = false
+            context.read()
+        }
+        if closing && !busy && pending.isEmpty {
+            context.close(promise: nil)
+        }
+    }
+
+    private func flushReplies(context: ChannelHandlerContext) {
+        guard out.readableBytes > 0 else {
+            if closing && !busy && pending.isEmpty { context.close(promise: nil) }
+            return
+        }
+        stats.add(\.bytesSent, out.readableBytes)
+        let reply = out
+        out = context.channel.allocator.buffer(capacity: 512)
+        context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+        if closing && !busy && pending.isEmpty { context.close(promise: nil) }
+    }
+}
+
+/// Answers a connection over the client limit with `busy` and closes it.
+final class RejectHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let maxClients: Int
+
+    init(maxClients: Int) {
+        self.maxClients = maxClients
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeErrorFrame(WireError(.busy, "the server already serves \(maxClients) clients (--max-clients); try again later"))
+        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct PlaceholderServerTests {
-    @Test func builds() { #expect(Bool(true)) }
-}
