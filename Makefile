@@ -26,7 +26,7 @@ BENCH_NUM      ?= 1000000
 BENCH_SYNC_NUM ?= 10000
 BENCH_THREADS  ?= 16
 
-.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench bench-embedded wheel venv clean
+.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench bench-embedded bench-ipc wheel venv clean
 
 help:
 	@echo "make deps      install missing system packages (liburing-dev, pkg-config)"
@@ -34,9 +34,10 @@ help:
 	@echo "make release   release build ($(RELEASE_BIN))"
 	@echo "make test      build the tests and run every pass: $(TEST_PASSES)"
 	@echo "               (xUnit results in $(TEST_RESULTS); .ci/run sums them)"
-	@echo "make run       release build, load $(SAMPLE_COUNT) sample pairs into ./data, checkpoint, print stats"
+	@echo "make run       release build, load $(SAMPLE_COUNT) sample pairs into ./data, serve them on ./data/toondb.sock (Ctrl-C stops)"
 	@echo "make bench     toondb bench and RocksDB db_bench on the same workloads (BENCH_NUM=$(BENCH_NUM))"
 	@echo "make bench-embedded  the Python SDK against rocksdict, plyvel and lmdb (python/benchmarks)"
+	@echo "make bench-ipc the IPC server against redis-server and ToonDB's sochdb-server (BENCH_ARGS=--runs 3 ...)"
 	@echo "make wheel     release library bundled into a Python wheel in dist/"
 	@echo "make clean     remove build products, test results and bench-data/ (./data is kept)"
 
@@ -100,11 +101,19 @@ bench-embedded: deps venv
 	$(SWIFT) build -c release --product toondb_storage $(SWIFT_FLAGS)
 	TOONDB_LIB_PATH=$(abspath $(SCRATCH))/release PYTHONPATH=python $(PYTHON) python/benchmarks/bench_embedded.py $(BENCH_ARGS)
 
-# Idempotent: the sample dataset is deterministic, so a second run overwrites the same keys.
+# A node: loads the (deterministic, so idempotent) sample into the configured data directory,
+# then serves it on its Unix socket until Ctrl-C (SIGINT), which shuts it down cleanly.
 run: release
-	$(RELEASE_BIN) sample --config $(CONFIG) --count $(SAMPLE_COUNT)
-	$(RELEASE_BIN) checkpoint --config $(CONFIG)
-	$(RELEASE_BIN) stats --config $(CONFIG)
+	@scripts/run-node.sh $(RELEASE_BIN) $(CONFIG) $(SAMPLE_COUNT)
+
+# The IPC server against redis-server (Debian) and ToonDB's original server (the sochdb wheel).
+bench-ipc: deps
+	$(SWIFT) build -c release --product toondb-server $(SWIFT_FLAGS)
+	$(SWIFT) build -c release --product toondb-ipc-bench $(SWIFT_FLAGS)
+	@scripts/install-deps.sh redis-server redis-tools
+	@scripts/sochdb-server.sh bench-data/sochdb > /dev/null
+	python3 python/benchmarks/bench_ipc.py --toondb-server $(SCRATCH)/release/toondb-server \
+	    --load $(SCRATCH)/release/toondb-ipc-bench --sochdb-server "$$(scripts/sochdb-server.sh bench-data/sochdb)" $(BENCH_ARGS)
 
 bench: release
 	TOONDB=$(RELEASE_BIN) scripts/bench-rocksdb.sh --num $(BENCH_NUM) --sync-num $(BENCH_SYNC_NUM) --threads $(BENCH_THREADS)

@@ -91,6 +91,14 @@ let package = Package(
         .executableTarget(name: "toondb-server", dependencies: [
             "ToonDBServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ToonDBServerMain"),
+        // Load generator for `make bench-ipc` (redis-benchmark's shape, ToonDB's protocol).
+        .executableTarget(name: "toondb-ipc-bench", dependencies: [
+            "ToonDBProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/ToonDBIPCBench"),
         .executableTarget(name: "ToonDBCLI", dependencies: [
             "ToonDBEngine", "ToonDBConfig", "ToonDBIO", "ToonDBServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -108,6 +108,8 @@ public struct QueryResult: Sendable, Equatable {
         return .object(TOONObject([(key: "result", value: .array(objects))]))
     }
 
-    /// The result as TOON text: a tabular array under `result`.
-    public var toon: String { TOONEncoder().encode(toonValue) }
+    /// The result as TOON text: a tabular array under `result`. An empty result is written
+    /// `result[0]:`, the empty-array form every TOON version decodes (the v4 fixtures' encoder
+    /// form, `result: []`, is not understood by older decoders).
+    public var toon: String { rows.isEmpty ? "result[0]:" : TOONEncoder().encode(toonValue) }
 }

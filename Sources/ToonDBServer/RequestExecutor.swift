@@ -204,6 +204,66 @@ struct RequestExecutor: Sendable {
         return .done
     }
 
+    // MARK: Grouped writes
+
+    /// How a grouped write is acknowledged: PUT and DELETE with an empty OK, WRITE_BATCH with
+    /// its operation count.
+    enum WriteReply: Sendable {
+        case ok
+        case count(UInt32)
+    }
+
+    /// The batch of an auto-commit write (PUT, DELETE, their path and extension forms, and
+    /// WRITE_BATCH without a transaction), which may join its neighbours' group commit; nil
+    /// for any other request. A bad path is the failure.
+    func autoCommitWrite(_ request: Request) -> Result<(WriteBatch, WriteReply), WireError>? {
+        var batch = WriteBatch()
+        do throws(WireError) {
+            switch request {
+            case .put(0, let target, let value):
+                batch.put(try Self.key(target), value)
+                return .success((batch, .ok))
+            case .delete(0, let target):
+                batch.delete(try Self.key(target))
+                return .success((batch, .ok))
+            case .writeBatch(0, let operations):
+                for operation in operations {
+                    switch operation {
+                    case .put(let key, let value): batch.put(key, value)
+                    case .delete(let key): batch.delete(key)
+                    }
+                }
+                return .success((batch, .count(UInt32(operations.count))))
+            default:
+                return nil
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Commits consecutive auto-commit writes of one connection together: each is its own
+    /// transaction (own LSN, own result), but they share one WAL write (and one sync in sync
+    /// mode `full`). Writes one reply per write, in order.
+    func commitEach(_ writes: [(WriteBatch, WriteReply)], into out: inout ByteBuffer) {
+        let results = writes.count == 1
+            ? [Result { () throws(StorageError) in try database.write(writes[0].0) }]
+            : database.writeEach(writes.map(\.0))
+        for (result, (_, reply)) in zip(results, writes) {
+            stats.add(\.requestsTotal)
+            switch result {
+            case .success:
+                stats.add(\.requestsSuccess)
+                switch reply {
+                case .ok: out.writeFrame(.ok)
+                case .count(let count): out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
+                }
+            case .failure(let error):
+                fail(WireError(error), into: &out)
+            }
+        }
+    }
+
     /// ToonDB's SCAN: one VALUE frame, `count u32, {key_len u16, key, val_len u32, value}*`.
     private func legacyScan(_ prefix: [UInt8], into out: inout ByteBuffer) throws(WireError) {
         let iterator = try engine { () throws(StorageError) in try database.scan(prefix: prefix) }

@@ -36,6 +36,13 @@ final class RequestHandler: ChannelDuplexHandler {
     private var readHeld = false
     /// The server is stopping, or the client sent an unusable frame: answer, then close.
     private var closing = false
+    /// Auto-commit writes received back to back, committed together when something else
+    /// arrives or the read burst ends (see ``RequestExecutor/commitEach(_:into:)``).
+    private var writeGroup: [(WriteBatch, RequestExecutor.WriteReply)] = []
+    private var writeGroupBytes = 0
+    /// A group is committed once it holds this many writes or bytes.
+    static let maxGroupWrites = 256
+    static let maxGroupBytes = 4 << 20
 
     init(executor: RequestExecutor, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int) {
         self.executor = executor
@@ -57,6 +64,7 @@ final class RequestHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         session.abortAll()
         pending.removeAll()
+        writeGroup.removeAll()  // never acknowledged: the client is gone
         stream = nil
         context.fireChannelInactive()
     }
@@ -74,6 +82,7 @@ final class RequestHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        commitWriteGroup(context: context)
         flushReplies(context: context)
         context.fireChannelReadComplete()
     }
@@ -130,8 +139,30 @@ final class RequestHandler: ChannelDuplexHandler {
             do {
                 request = try Request.decode(opcode: frame.opcode, payload: frame.payload)
             } catch {
+                commitWriteGroup(context: context)
                 stats.add(\.requestsTotal)
                 executor.fail(error, into: &out)
+                return
+            }
+            if let write = executor.autoCommitWrite(request) {
+                switch write {
+                case .success(let write):
+                    writeGroup.append(write)
+                    writeGroupBytes += write.0.byteSize
+                    if writeGroup.count >= Self.maxGroupWrites || writeGroupBytes >= Self.maxGroupBytes {
+                        commitWriteGroup(context: context)
+                    }
+                case .failure(let error):
+                    commitWriteGroup(context: context)
+                    stats.add(\.requestsTotal)
+                    executor.fail(error, into: &out)
+                }
+                return
+            }
+            // Anything else sees the writes before it: commit them first.
+            commitWriteGroup(context: context)
+            if busy {
+                pending.prepend(.frame(frame))
                 return
             }
             switch executor.execute(request, session: session, into: &out) {
@@ -144,6 +175,21 @@ final class RequestHandler: ChannelDuplexHandler {
                 self.stream = stream
                 pumpStream(context: context)
             }
+        }
+    }
+
+    /// Commits the pending write group: inline, or on the blocking pool when commits wait for
+    /// an fsync (then later requests wait for it).
+    private func commitWriteGroup(context: ChannelHandlerContext) {
+        guard !writeGroup.isEmpty else { return }
+        let writes = writeGroup
+        writeGroup.removeAll(keepingCapacity: true)
+        writeGroupBytes = 0
+        if executor.commitsBlock {
+            let executor = self.executor
+            runDeferred({ out in executor.commitEach(writes, into: &out) }, context: context)
+        } else {
+            executor.commitEach(writes, into: &out)
         }
     }
 
@@ -197,6 +243,7 @@ final class RequestHandler: ChannelDuplexHandler {
         while !busy, let frame = pending.popFirst() {
             process(frame, context: context)
         }
+        if !busy { commitWriteGroup(context: context) }
         flushReplies(context: context)
         if readHeld && canRead(context) {
             readHeld = false

@@ -10,7 +10,12 @@
 /// - anything else: list items, `- …`, with an object's first field on the hyphen line (§10).
 ///
 /// Every header declares the encoder's delimiter, which is also the one quoting decisions use.
-/// The output has LF line endings, no trailing spaces and no trailing newline.
+/// The output has LF line endings, no trailing spaces and no trailing newline. Numbers are
+/// canonical decimals, never with an exponent; NaN and the infinities encode as `null`.
+///
+/// Keys are expected to be distinct within an object (a duplicate is written twice, and a strict
+/// decoder rejects it). Encoding recurses once per nesting level, so values nested thousands
+/// of levels deep need a thread with a large stack.
 ///
 /// ```swift
 /// let text = TOONEncoder().encode(["users": [["id": 1, "name": "Ada"], ["id": 2, "name": "Bob"]]])

@@ -39,7 +39,7 @@ struct TOONParser {
             switch try parseHeader(at: lo, limit: hi, line: first) {
             case .header(let header, let rest):
                 i = 1
-                let value = try parseHeaderBody(header, name: nil, rest: rest, line: first, childDepth: 1)
+                let value = try parseHeaderBody(header, owner: .root, rest: rest, line: first, childDepth: 1)
                 try expectEnd(after: header.keyed ? "the root keyed table" : "the root array")
                 return value
             case .malformed(let reason):
@@ -115,7 +115,7 @@ struct TOONParser {
             try parseFields(depth: depth + 1, into: &object)
             return (key, .object(object.object))
         case .header(let key?, let header, let rest):
-            return (key, try parseHeaderBody(header, name: key, rest: rest, line: line, childDepth: depth + 1))
+            return (key, try parseHeaderBody(header, owner: .key(key), rest: rest, line: line, childDepth: depth + 1))
         case .header(nil, _, _):
             throw error(.misplacedHeader, line, at: line.start,
                         "an array header without a key is valid only at the document root or as a list item")
@@ -126,38 +126,38 @@ struct TOONParser {
 
     /// What follows a header: inline values, tabular rows, keyed entries or list items (these
     /// at `childDepth`).
-    mutating func parseHeaderBody(_ header: TOONHeader, name: String?, rest: Int, line: TOONLine, childDepth: Int)
+    mutating func parseHeaderBody(_ header: TOONHeader, owner: Owner, rest: Int, line: TOONLine, childDepth: Int)
         throws(TOONError) -> TOONValue
     {
         let (lo, hi) = trimmed(rest, line.end)
         if header.keyed {
             guard let fields = header.fields else {
-                throw error(.invalidHeader, line, "keyed header \(describe(name)) needs a fields segment")
+                throw error(.invalidHeader, line, "\(owner.naming("keyed table")) needs a fields segment in its header")
             }
             guard lo == hi else {
-                throw error(.misplacedHeader, line, at: lo, "keyed header \(describe(name)) carries no inline values")
+                throw error(.misplacedHeader, line, at: lo, "the header of \(owner.naming("keyed table")) carries no inline values")
             }
-            return .object(try parseKeyedEntries(header, fields: fields, name: name, line: line, depth: childDepth))
+            return .object(try parseKeyedEntries(header, fields: fields, owner: owner, line: line, depth: childDepth))
         }
         if let fields = header.fields {
             guard lo == hi else {
-                throw error(.misplacedHeader, line, at: lo, "tabular header \(describe(name)) carries no inline values")
+                throw error(.misplacedHeader, line, at: lo, "the header of \(owner.naming("tabular array")) carries no inline values")
             }
-            return .array(try parseRows(header, fields: fields, name: name, line: line, depth: childDepth))
+            return .array(try parseRows(header, fields: fields, owner: owner, line: line, depth: childDepth))
         }
         if lo < hi {
             let values = try splitValues(lo, hi, delimiter: header.delimiter, line: line)
             if strict, values.count != header.length {
                 throw error(.lengthMismatch, line,
-                            "expected \(header.length) values in array \(describe(name)), found \(values.count)")
+                            "expected \(counted(header.length, "value")) in \(owner.naming("array")), found \(values.count)")
             }
             return .array(values)
         }
-        return .array(try parseListItems(header, name: name, line: line, depth: childDepth))
+        return .array(try parseListItems(header, owner: owner, line: line, depth: childDepth))
     }
 
     /// List items (`- …`) at `depth` (§9.4).
-    private mutating func parseListItems(_ header: TOONHeader, name: String?, line: TOONLine, depth: Int)
+    private mutating func parseListItems(_ header: TOONHeader, owner: Owner, line: TOONLine, depth: Int)
         throws(TOONError) -> [TOONValue]
     {
         var items: [TOONValue] = []
@@ -169,16 +169,16 @@ struct TOONParser {
                 throw error(.unexpectedIndentation, item, "unexpected indentation: no open scope at depth \(item.depth)")
             }
             guard b[item.start] == UInt8(ascii: "-"), item.end == item.start + 1 || b[item.start + 1] == Self.space else {
-                throw error(.expectedListItem, item, at: item.start, "expected a list item ('- ') in array \(describe(name))")
+                throw error(.expectedListItem, item, at: item.start, "expected a list item ('- ') in \(owner.naming("array"))")
             }
             i += 1
             if firstLine == nil { firstLine = item.number }
             items.append(try parseListItem(item, depth: depth))
         }
-        try checkNoBlankLines(from: firstLine, name: name)
+        try checkNoBlankLines(from: firstLine, owner.naming("array"))
         if strict, items.count != header.length {
             throw error(.lengthMismatch, line,
-                        "expected \(header.length) list items in array \(describe(name)), found \(items.count)")
+                        "expected \(counted(header.length, "list item")) in \(owner.naming("array")), found \(items.count)")
         }
         return items
     }
@@ -195,7 +195,7 @@ struct TOONParser {
                     throw error(.misplacedHeader, line, at: lo,
                                 "a keyless \(header.keyed ? "keyed" : "tabular") header is valid only at the document root")
                 }
-                return try parseHeaderBody(header, name: nil, rest: rest, line: line, childDepth: depth + 1)
+                return try parseHeaderBody(header, owner: .listItem, rest: rest, line: line, childDepth: depth + 1)
             case .malformed(let reason):
                 if strict { throw error(.invalidHeader, line, at: lo, "invalid array header: \(reason)") }
             }
@@ -211,7 +211,7 @@ struct TOONParser {
 
     /// Tabular rows at `depth` (§9.3). A line whose first unquoted colon comes before its first
     /// unquoted delimiter is a `key: value` line, not a row, and ends the rows.
-    private mutating func parseRows(_ header: TOONHeader, fields: [TOONField], name: String?, line: TOONLine, depth: Int)
+    private mutating func parseRows(_ header: TOONHeader, fields: [TOONField], owner: Owner, line: TOONLine, depth: Int)
         throws(TOONError) -> [TOONValue]
     {
         let width = TOONField.leafCount(fields)
@@ -233,21 +233,21 @@ struct TOONParser {
             let cells = try splitValues(row.start, row.end, delimiter: header.delimiter, line: row)
             guard cells.count == width else {
                 throw error(.widthMismatch, row,
-                            "expected \(width) values in a row of tabular array \(describe(name)), found \(cells.count)")
+                            "expected \(counted(width, "value")) in a row of \(owner.naming("tabular array")), found \(cells.count)")
             }
             var next = 0
             rows.append(.object(assemble(fields, cells: cells, next: &next, dedupe: header.hasDuplicateFields)))
         }
-        try checkNoBlankLines(from: firstLine, name: name)
+        try checkNoBlankLines(from: firstLine, owner.naming("tabular array"))
         if strict, rows.count != header.length {
             throw error(.lengthMismatch, line,
-                        "expected \(header.length) rows in tabular array \(describe(name)), found \(rows.count)")
+                        "expected \(counted(header.length, "row")) in \(owner.naming("tabular array")), found \(rows.count)")
         }
         return rows
     }
 
     /// Keyed entries `key: cells` at `depth` (§9.5): every line at that depth is an entry.
-    private mutating func parseKeyedEntries(_ header: TOONHeader, fields: [TOONField], name: String?,
+    private mutating func parseKeyedEntries(_ header: TOONHeader, fields: [TOONField], owner: Owner,
                                             line: TOONLine, depth: Int) throws(TOONError) -> TOONObject
     {
         let width = TOONField.leafCount(fields)
@@ -264,7 +264,7 @@ struct TOONParser {
             if firstLine == nil { firstLine = entry.number }
             guard let colon = firstUnquoted(Self.colon, entry.start, entry.end) else {
                 throw error(.missingColon, entry, at: entry.start,
-                            "expected 'key: values' in keyed table \(describe(name))")
+                            "expected 'key: values' in \(owner.naming("keyed table"))")
             }
             let (keyLo, keyHi) = trimmed(entry.start, colon)
             var key = text(keyLo, keyHi)
@@ -279,19 +279,19 @@ struct TOONParser {
             let cells = lo == hi ? [] : try splitValues(lo, hi, delimiter: header.delimiter, line: entry)
             guard cells.count == width else {
                 throw error(.widthMismatch, entry,
-                            "expected \(width) values in entry '\(key)' of keyed table \(describe(name)), found \(cells.count)")
+                            "expected \(counted(width, "value")) in entry '\(key)' of \(owner.naming("keyed table")), found \(cells.count)")
             }
             var next = 0
             let value = TOONValue.object(assemble(fields, cells: cells, next: &next, dedupe: header.hasDuplicateFields))
             try object.add(key, value, strict: strict) { () throws(TOONError) in
-                throw error(.duplicateKey, entry, "duplicate key '\(key)' in keyed table \(describe(name))")
+                throw error(.duplicateKey, entry, "duplicate key '\(key)' in \(owner.naming("keyed table"))")
             }
             entries += 1
         }
-        try checkNoBlankLines(from: firstLine, name: name)
+        try checkNoBlankLines(from: firstLine, owner.naming("keyed table"))
         if strict, entries != header.length {
             throw error(.lengthMismatch, line,
-                        "expected \(header.length) entries in keyed table \(describe(name)), found \(entries)")
+                        "expected \(counted(header.length, "entry", "entries")) in \(owner.naming("keyed table")), found \(entries)")
         }
         return object.object
     }
@@ -320,7 +320,7 @@ struct TOONParser {
 
     /// Strict mode: no blank line between an array's first item and the last line of its
     /// content (§12), which is the last line consumed so far.
-    private func checkNoBlankLines(from firstLine: Int?, name: String?) throws(TOONError) {
+    private func checkNoBlankLines(from firstLine: Int?, _ scope: String) throws(TOONError) {
         guard strict, let firstLine, i > 0 else { return }
         let lastLine = lines[i - 1].number
         // The first blank line after `firstLine`, by binary search.
@@ -330,12 +330,27 @@ struct TOONParser {
             if blankLines[mid] <= firstLine { lo = mid + 1 } else { hi = mid }
         }
         if lo < blankLines.count, blankLines[lo] < lastLine {
-            throw TOONError(.blankLineInArray, line: blankLines[lo], "blank line inside array \(describe(name))")
+            throw TOONError(.blankLineInArray, line: blankLines[lo], "blank line inside \(scope)")
         }
     }
 
-    private func describe(_ name: String?) -> String {
-        name.map { "'\($0)'" } ?? "(root)"
+    /// Whose array a message is about.
+    enum Owner {
+        case key(String), root, listItem
+
+        /// `tabular array 'items'`, `root tabular array`, `tabular array in a list item`.
+        func naming(_ kind: String) -> String {
+            switch self {
+            case .key(let key): return "\(kind) '\(key)'"
+            case .root: return "root \(kind)"
+            case .listItem: return "\(kind) in a list item"
+            }
+        }
+    }
+
+    /// `1 row`, `2 rows`.
+    private func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
     }
 }
 

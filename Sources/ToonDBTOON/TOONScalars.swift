@@ -162,12 +162,14 @@ enum TOONScalars {
     /// Whether a string value must be quoted (§7.2): empty; leading or trailing whitespace;
     /// `true`/`false`/`null`; numeric-like (including a leading `+`, and leading zeros); a
     /// colon, quote, backslash, bracket, brace, control character or the active delimiter;
-    /// a leading `-` (list-item ambiguity) or `#` (a comment line when decoded).
+    /// a leading `-` (list-item ambiguity), `#` (a comment line when decoded) or U+FEFF.
     static func needsQuotes(_ string: String, delimiter: UInt8) -> Bool {
         let utf8 = string.utf8
         guard let first = utf8.first, let last = utf8.last else { return true }
         if first == UInt8(ascii: " ") || last == UInt8(ascii: " ") { return true }
         if first == UInt8(ascii: "-") || first == UInt8(ascii: "#") { return true }
+        // U+FEFF first: a decoder drops it as a byte-order mark at the start of a document.
+        if first == 0xEF, string.unicodeScalars.first == "\u{FEFF}" { return true }
         for byte in utf8 {
             switch byte {
             case 0..<0x20, UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: ":"),

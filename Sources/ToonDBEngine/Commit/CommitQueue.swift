@@ -55,16 +55,37 @@ final class CommitQueue: @unchecked Sendable {
 
     /// Queues `request` and returns its LSN once it is committed (or throws why not).
     func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
+        submitAll([request], leader: database)
+        return try request.result!.get()
+    }
+
+    /// Queues `requests` together (adjacent in the queue, so they usually commit as one group:
+    /// one WAL write) and returns when every one is done; each has its own result.
+    func submitAll(_ requests: [CommitRequest], leader database: Database) {
+        guard !requests.isEmpty else { return }
         lock.lock()
-        queue.append(request)
-        while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
-        if request.done {
-            lock.unlock()
-            return try request.result!.get()
+        queue.append(contentsOf: requests)
+        var next = 0  // the first of `requests` not yet done
+        while next < requests.count {
+            let request = requests[next]
+            while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
+            if request.done {
+                next += 1
+                continue
+            }
+            // This thread leads a group starting at `request`.
+            lead(from: request, database: database)
+            next += 1
         }
-        // This thread leads. When recent groups were large (several committers are active) and
-        // few are queued now, the committers just acknowledged are on their way back: yield a
-        // few times so they join this group instead of forming a small one behind it.
+        lock.unlock()
+    }
+
+    /// Commits the group at the head of the queue (`first` is there). Called and returns with
+    /// the lock held; releases it while committing.
+    private func lead(from first: CommitRequest, database: Database) {
+        // When recent groups were large (several committers are active) and few are queued
+        // now, the committers just acknowledged are on their way back: yield a few times so
+        // they join this group instead of forming a small one behind it.
         if database.options.syncMode == .full && recentGroupSize >= 2 {
             var yields = 0
             while yields < 4 && Double(queue.count - head) < recentGroupSize * 0.75 {
@@ -74,9 +95,9 @@ final class CommitQueue: @unchecked Sendable {
                 yields += 1
             }
         }
-        var group = [request]
-        if !request.isBarrier && database.options.groupCommit {
-            var bytes = request.byteSize
+        var group = [first]
+        if !first.isBarrier && database.options.groupCommit {
+            var bytes = first.byteSize
             var index = head + 1
             while index < queue.count, !queue[index].isBarrier, bytes < Self.maxGroupBytes {
                 bytes += queue[index].byteSize
@@ -101,7 +122,7 @@ final class CommitQueue: @unchecked Sendable {
         // Wake after unlocking, so the woken threads do not at once block on the lock. (`group`
         // keeps the requests, and so their conditions, alive.)
         nextLeader?.wakeup.signal()
-        for member in group where member !== request { member.wakeup.signal() }
-        return try request.result!.get()
+        for member in group where member !== first { member.wakeup.signal() }
+        lock.lock()
     }
 }

@@ -32,6 +32,38 @@ extension Database {
         return try commitQueue.submit(CommitRequest(batch: Self.lastWriteWins(batch), snapshot: nil), leader: self)
     }
 
+    /// Commits each batch as its own transaction (its own LSN and WAL record, atomic on its own),
+    /// queued together so that they usually share one WAL write and one sync: what a server does
+    /// with a pipelined run of single writes. A batch that fails validation (an oversized key, say)
+    /// fails alone; the others commit. Results are in the order of `batches`.
+    public func writeEach(_ batches: [WriteBatch]) -> [Result<LSN, StorageError>] {
+        do {
+            try checkOpen()
+        } catch {
+            return batches.map { _ in .failure(error) }
+        }
+        var results = [Result<LSN, StorageError>?](repeating: nil, count: batches.count)
+        var requests: [CommitRequest] = []
+        var positions: [Int] = []
+        for (index, batch) in batches.enumerated() {
+            do {
+                try validate(batch)
+                if batch.isEmpty {
+                    results[index] = .success(currentSnapshot)
+                    continue
+                }
+            } catch {
+                results[index] = .failure(error)
+                continue
+            }
+            requests.append(CommitRequest(batch: Self.lastWriteWins(batch), snapshot: nil))
+            positions.append(index)
+        }
+        commitQueue.submitAll(requests, leader: self)
+        for (request, index) in zip(requests, positions) { results[index] = request.result! }
+        return results.map { $0! }
+    }
+
     /// Commits a transaction's writes, failing with a conflict when another transaction
     /// committed any of these keys after `snapshot`.
     func commit(_ batch: WriteBatch, snapshot: LSN) throws(StorageError) -> LSN {

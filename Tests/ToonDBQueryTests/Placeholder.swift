@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct PlaceholderQueryTests {
-    @Test func builds() { #expect(Bool(true)) }
-}
