@@ -76,11 +76,12 @@ test-swift-io_uring:
 	    echo "=== skipping the io_uring pass: io_uring is not usable here (automatic selection chose $$backend) ==="; \
 	fi
 
-# The Python SDK's tests against the debug library that build-tests produced.
+# The Python SDK's tests against the debug library and server that build-tests produced.
 test-pytest:
 	@scripts/python-venv.sh $(VENV) test
 	@echo "=== pytest (python/tests, library $(SCRATCH)/debug) ==="
-	@TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug PYTHONPATH=python $(PYTHON) -m pytest python/tests -q \
+	@TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug TOONDB_SERVER=$(abspath $(SCRATCH))/debug/toondb-server \
+	    PYTHONPATH=python $(PYTHON) -m pytest python/tests -q \
 	    -p no:cacheprovider --junitxml=$(TEST_RESULTS)/pytest.xml
 
 venv:

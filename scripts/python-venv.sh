@@ -13,7 +13,7 @@ shift
 packages=()
 for set in "$@"; do
     case $set in
-        test) packages+=(pytest numpy) ;;
+        test) packages+=(pytest numpy toon-format) ;;
         bench) packages+=(numpy rocksdict plyvel lmdb) ;;
         *) echo "python-venv: unknown package set '$set'" >&2; exit 2 ;;
     esac

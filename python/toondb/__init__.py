@@ -13,6 +13,8 @@ Embedded mode runs the engine inside this process::
 """
 
 from .database import Database, Transaction
+from .ipc import IpcClient, IpcTransaction
+from .query import Query
 from .errors import (
     ConnectionError,
     DatabaseError,
@@ -28,6 +30,9 @@ __version__ = "0.3.0"
 __all__ = [
     "Database",
     "Transaction",
+    "IpcClient",
+    "IpcTransaction",
+    "Query",
     "ToonDBError",
     "DatabaseError",
     "TransactionError",
