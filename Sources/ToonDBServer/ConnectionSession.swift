@@ -14,6 +14,8 @@ final class ConnectionSession {
     private var committing: [UInt64: Transaction] = [:]
     private let limit: Int
     private let stats: ServerStats
+    /// This connection's request counts since they were last added to the server's.
+    var tally = RequestTally()
 
     static let rememberedFinished = 1024
 

@@ -33,20 +33,20 @@ struct RequestExecutor: Sendable {
     /// Executes `request`, writing its reply (or the ERROR frame) to `out`, or says how the
     /// reply will come.
     func execute(_ request: Request, session: ConnectionSession, into out: inout ByteBuffer) -> Outcome {
-        stats.add(\.requestsTotal)
+        session.tally.total += 1
         do {
             let outcome = try run(request, session: session, into: &out)
-            if case .done = outcome { stats.add(\.requestsSuccess) }
+            if case .done = outcome { session.tally.success += 1 }
             return outcome
         } catch {
-            fail(error, into: &out)
+            fail(error, tally: &session.tally, into: &out)
             return .done
         }
     }
 
     /// Writes an ERROR frame and counts it.
-    func fail(_ error: WireError, into out: inout ByteBuffer) {
-        stats.add(\.requestsError)
+    func fail(_ error: WireError, tally: inout RequestTally, into out: inout ByteBuffer) {
+        tally.error += 1
         out.writeErrorFrame(error)
     }
 
@@ -192,6 +192,7 @@ struct RequestExecutor: Sendable {
             }
 
         case .stats:
+            stats.absorb(&session.tally)  // up to date, this request counted in total only
             let json = stats.json(engine: database.stats())
             out.writeFrame(.stats) { $0.writeString(json) }
 
@@ -245,21 +246,21 @@ struct RequestExecutor: Sendable {
     /// Commits consecutive auto-commit writes of one connection together: each is its own
     /// transaction (own LSN, own result), but they share one WAL write (and one sync in sync
     /// mode `full`). Writes one reply per write, in order.
-    func commitEach(_ writes: [(WriteBatch, WriteReply)], into out: inout ByteBuffer) {
+    func commitEach(_ writes: [(WriteBatch, WriteReply)], tally: inout RequestTally, into out: inout ByteBuffer) {
         let results = writes.count == 1
             ? [Result { () throws(StorageError) in try database.write(writes[0].0) }]
             : database.writeEach(writes.map(\.0))
         for (result, (_, reply)) in zip(results, writes) {
-            stats.add(\.requestsTotal)
+            tally.total += 1
             switch result {
             case .success:
-                stats.add(\.requestsSuccess)
+                tally.success += 1
                 switch reply {
                 case .ok: out.writeFrame(.ok)
                 case .count(let count): out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
                 }
             case .failure(let error):
-                fail(WireError(error), into: &out)
+                fail(WireError(error), tally: &tally, into: &out)
             }
         }
     }

@@ -65,6 +65,7 @@ final class RequestHandler: ChannelDuplexHandler {
         session.abortAll()
         pending.removeAll()
         writeGroup.removeAll()  // never acknowledged: the client is gone
+        stats.absorb(&session.tally)
         stream = nil
         context.fireChannelInactive()
     }
@@ -73,7 +74,7 @@ final class RequestHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if case .frame(let f) = frame { stats.add(\.bytesReceived, Frame.headerSize + f.payload.readableBytes) }
+        if case .frame(let f) = frame { session.tally.bytesReceived += Frame.headerSize + f.payload.readableBytes }
         if busy || !pending.isEmpty || closing {
             pending.append(frame)
         } else {
@@ -131,7 +132,9 @@ final class RequestHandler: ChannelDuplexHandler {
     private func process(_ frame: InboundFrame, context: ChannelHandlerContext) {
         switch frame {
         case .oversized(let opcode, let length):
-            executor.fail(WireError(.frameTooLarge, "a frame (opcode 0x\(String(opcode, radix: 16))) declares a \(length)-byte payload, over the \(executor.maxReplyPayload)-byte limit; closing the connection"), into: &out)
+            let error = WireError(.frameTooLarge, "a frame (opcode 0x\(String(opcode, radix: 16))) declares a \(length)-byte payload, over the \(executor.maxReplyPayload)-byte limit; closing the connection")
+            session.tally.total += 1
+            executor.fail(error, tally: &session.tally, into: &out)
             closing = true
             pending.removeAll()
         case .frame(let frame):
@@ -140,8 +143,8 @@ final class RequestHandler: ChannelDuplexHandler {
                 request = try Request.decode(opcode: frame.opcode, payload: frame.payload)
             } catch {
                 commitWriteGroup(context: context)
-                stats.add(\.requestsTotal)
-                executor.fail(error, into: &out)
+                session.tally.total += 1
+                executor.fail(error, tally: &session.tally, into: &out)
                 return
             }
             if let write = executor.autoCommitWrite(request) {
@@ -154,8 +157,8 @@ final class RequestHandler: ChannelDuplexHandler {
                     }
                 case .failure(let error):
                     commitWriteGroup(context: context)
-                    stats.add(\.requestsTotal)
-                    executor.fail(error, into: &out)
+                    session.tally.total += 1
+                    executor.fail(error, tally: &session.tally, into: &out)
                 }
                 return
             }
@@ -187,9 +190,13 @@ final class RequestHandler: ChannelDuplexHandler {
         writeGroupBytes = 0
         if executor.commitsBlock {
             let executor = self.executor
-            runDeferred({ out in executor.commitEach(writes, into: &out) }, context: context)
+            runDeferred({ out in
+                var tally = RequestTally()
+                executor.commitEach(writes, tally: &tally, into: &out)
+                executor.stats.absorb(&tally)
+            }, context: context)
         } else {
-            executor.commitEach(writes, into: &out)
+            executor.commitEach(writes, tally: &session.tally, into: &out)
         }
     }
 
@@ -208,7 +215,7 @@ final class RequestHandler: ChannelDuplexHandler {
             case .success(var reply):
                 self.out.writeBuffer(&reply)
             case .failure:
-                self.executor.fail(WireError(.shuttingDown, "the server is stopping"), into: &self.out)
+                self.executor.fail(WireError(.shuttingDown, "the server is stopping"), tally: &self.session.tally, into: &self.out)
             }
             guard let context = self.context else { return }
             self.drain(context: context)
@@ -221,11 +228,11 @@ final class RequestHandler: ChannelDuplexHandler {
             do {
                 try stream.writeNext(into: &out)
                 if stream.finished {
-                    stats.add(\.requestsSuccess)
+                    session.tally.success += 1
                     endStream()
                 }
             } catch {
-                executor.fail(WireError(error), into: &out)
+                executor.fail(WireError(error), tally: &session.tally, into: &out)
                 endStream()
             }
             flushReplies(context: context)
@@ -259,7 +266,8 @@ final class RequestHandler: ChannelDuplexHandler {
             if closing && !busy && pending.isEmpty { context.close(promise: nil) }
             return
         }
-        stats.add(\.bytesSent, out.readableBytes)
+        session.tally.bytesSent += out.readableBytes
+        stats.absorb(&session.tally)
         let reply = out
         out = context.channel.allocator.buffer(capacity: 512)
         context.writeAndFlush(wrapOutboundOut(reply), promise: nil)

@@ -5,6 +5,15 @@ import ToonDBEngine
 import Glibc
 #endif
 
+/// Request counts not yet added to ``ServerStats``.
+struct RequestTally {
+    var total = 0
+    var success = 0
+    var error = 0
+    var bytesReceived = 0
+    var bytesSent = 0
+}
+
 /// The server's counters (STATS reply). Updated from every event loop; relaxed atomics
 /// suffice because each counter is read on its own.
 final class ServerStats: Sendable {
@@ -27,6 +36,18 @@ final class ServerStats: Sendable {
 
     func add(_ counter: KeyPath<ServerStats, ManagedAtomic<Int>>, _ amount: Int = 1) {
         self[keyPath: counter].wrappingIncrement(by: amount, ordering: .relaxed)
+    }
+
+    /// Adds a connection's tally and zeroes it. Connections count locally and add in bulk (at
+    /// the end of each read burst): contended atomic adds per request cost more than the
+    /// request's own bookkeeping.
+    func absorb(_ tally: inout RequestTally) {
+        if tally.total != 0 { add(\.requestsTotal, tally.total) }
+        if tally.success != 0 { add(\.requestsSuccess, tally.success) }
+        if tally.error != 0 { add(\.requestsError, tally.error) }
+        if tally.bytesReceived != 0 { add(\.bytesReceived, tally.bytesReceived) }
+        if tally.bytesSent != 0 { add(\.bytesSent, tally.bytesSent) }
+        tally = RequestTally()
     }
 
     /// The STATS JSON: ToonDB's keys first (with real values), then every engine statistic,

@@ -41,6 +41,22 @@ import ToonDBTestSupport
                 }
             }
         }
+        // Level 0 holds every version exactly once, in internal-key order (new versions of
+        // existing keys are linked in place, without a search).
+        let iterator = memtable.makeIterator()
+        iterator.seekToFirst()
+        var previousKey: [UInt8]?
+        var seen = 0
+        while iterator.isValid {
+            let key = [UInt8](iterator.key)
+            if let previousKey {
+                #expect(previousKey.withUnsafeBytes { a in key.withUnsafeBytes { b in InternalKey.compare(a, b) < 0 } })
+            }
+            previousKey = key
+            seen += 1
+            iterator.next()
+        }
+        #expect(seen == model.values.reduce(0) { $0 + $1.count })
         // Keys never written, including ones sharing prefixes with written keys.
         for key in ["k", "k12000", "k1 ", "", "x"] {
             if case .notFound = memtable.get(bytes(key), snapshot: lsn) {} else { Issue.record("found unwritten key \(key)") }

@@ -131,6 +131,11 @@ extension Database {
         var records: [UInt8] = []
         var lsn = lastAssignedLSN
         let epoch = options.epoch
+        // Keys written earlier in the group matter only to a transaction's conflict check.
+        let tracksPending = group.count > 1 && group.contains {
+            if case .batch(_, let snapshot) = $0.kind { return snapshot != nil }
+            return false
+        }
         for request in group {
             guard case .batch(let batch, let snapshot) = request.kind else { continue }
             if let snapshot {
@@ -148,7 +153,7 @@ extension Database {
             lsn += 1
             if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
             accepted.append((request, batch, lsn))
-            if group.count > 1 { for op in batch.operations { pending[op.key] = lsn } }
+            if tracksPending { for op in batch.operations { pending[op.key] = lsn } }
         }
         guard !accepted.isEmpty else { return }
 

@@ -17,10 +17,16 @@ enum VersionLookup {
 /// skiplist design). Nodes are never removed; the arena is freed with the memtable.
 ///
 /// Node layout in the arena (8-byte aligned):
-/// `ikey_len u32 | value_len u32 | height u32 | pad u32 | next[height] (8 bytes each) | internal key | value`
+/// `ikey_len u32 | value_len u32 | height u32 | pad u32 | prev0 u64 | next[height] (8 bytes each) | internal key | value`
+///
+/// `prev0`, the node before this one on level 0, is kept by the writer alone (readers never
+/// follow it): a new version of a key already in the memtable sorts just before that key's
+/// newest version, which the hash index finds, so a height-1 insert of such a version (three in
+/// four) links in place without descending the skiplist.
 final class Memtable: @unchecked Sendable {
     static let maxHeight = 12
-    private static let nextOffset = 16
+    private static let prev0Offset = 16
+    private static let nextOffset = 24
 
     private let arena = Arena()
     /// Point reads go through this hash index instead of descending the skiplist.
@@ -85,6 +91,14 @@ final class Memtable: @unchecked Sendable {
 
     var first: UnsafeMutableRawPointer? { Self.next(head, 0) }
 
+    @inline(__always) private static func prev0(_ node: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        node.load(fromByteOffset: prev0Offset, as: UnsafeMutableRawPointer.self)
+    }
+
+    @inline(__always) private static func setPrev0(_ node: UnsafeMutableRawPointer, _ before: UnsafeMutableRawPointer) {
+        node.storeBytes(of: before, toByteOffset: prev0Offset, as: UnsafeMutableRawPointer.self)
+    }
+
     // MARK: writing (single writer)
 
     private func randomHeight() -> Int {
@@ -121,6 +135,20 @@ final class Memtable: @unchecked Sendable {
         (keyStart + key.count).storeBytes(of: InternalKey.trailer(lsn, kind).littleEndian, as: UInt64.self)
         if value.count > 0 { (keyStart + internalKeyLength).copyMemory(from: value.baseAddress!, byteCount: value.count) }
 
+        if height == 1, let newest = index.newest(key),
+           InternalKey.trailer(of: Self.key(newest)) >> 8 < lsn {
+            // Just before the key's newest version (versions of a key are newest first).
+            let before = Self.prev0(newest)
+            Self.initializeLink(node, 0)
+            Self.link(node, 0).store(UInt(bitPattern: newest), ordering: .relaxed)
+            Self.setPrev0(node, before)
+            Self.setPrev0(newest, node)
+            Self.setNext(before, 0, node)
+            index.insert(node, userKey: key)
+            entries.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+
         if previous.isEmpty { previous = Array(repeating: head, count: Self.maxHeight) }
         let searchKey = UnsafeRawBufferPointer(start: keyStart, count: internalKeyLength)
         _ = previous.withUnsafeMutableBufferPointer { findGreaterOrEqual(searchKey, previous: $0.baseAddress!) }
@@ -134,6 +162,8 @@ final class Memtable: @unchecked Sendable {
             Self.link(node, level).store(UInt(bitPattern: Self.next(previous[level], level)), ordering: .relaxed)
             Self.setNext(previous[level], level, node)
         }
+        Self.setPrev0(node, previous[0])
+        if let after = Self.next(node, 0) { Self.setPrev0(after, node) }
         index.insert(node, userKey: key)
         entries.wrappingIncrement(ordering: .relaxed)
     }
