@@ -243,13 +243,9 @@ struct RequestExecutor: Sendable {
         }
     }
 
-    /// Commits consecutive auto-commit writes of one connection together: each is its own
-    /// transaction (own LSN, own result), but they share one WAL write (and one sync in sync
-    /// mode `full`). Writes one reply per write, in order.
-    func commitEach(_ writes: [(WriteBatch, WriteReply)], tally: inout RequestTally, into out: inout ByteBuffer) {
-        let results = writes.count == 1
-            ? [Result { () throws(StorageError) in try database.write(writes[0].0) }]
-            : database.writeEach(writes.map(\.0))
+    /// Writes one reply per grouped write, in order (see ``WriteBatcher``).
+    func reply(to writes: [(WriteBatch, WriteReply)], results: ArraySlice<Result<LSN, StorageError>>,
+               tally: inout RequestTally, into out: inout ByteBuffer) {
         for (result, (_, reply)) in zip(results, writes) {
             tally.total += 1
             switch result {

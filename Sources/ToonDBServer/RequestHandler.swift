@@ -44,8 +44,11 @@ final class RequestHandler: ChannelDuplexHandler {
     static let maxGroupWrites = 256
     static let maxGroupBytes = 4 << 20
 
-    init(executor: RequestExecutor, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int) {
+    private let batcher: WriteBatcher
+
+    init(executor: RequestExecutor, batcher: WriteBatcher, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int) {
         self.executor = executor
+        self.batcher = batcher
         self.pool = pool
         self.stats = stats
         self.maxPending = maxPending
@@ -139,33 +142,29 @@ final class RequestHandler: ChannelDuplexHandler {
             pending.removeAll()
         case .frame(let frame):
             let request: Request
+            let write: Result<(WriteBatch, RequestExecutor.WriteReply), WireError>?
             do {
                 request = try Request.decode(opcode: frame.opcode, payload: frame.payload)
+                write = executor.autoCommitWrite(request)
             } catch {
-                commitWriteGroup(context: context)
+                // The request's own reply, ERROR included, must follow the pending writes' replies.
+                if requeueAfterWriteGroup(frame, context: context) { return }
                 session.tally.total += 1
                 executor.fail(error, tally: &session.tally, into: &out)
                 return
             }
-            if let write = executor.autoCommitWrite(request) {
-                switch write {
-                case .success(let write):
-                    writeGroup.append(write)
-                    writeGroupBytes += write.0.byteSize
-                    if writeGroup.count >= Self.maxGroupWrites || writeGroupBytes >= Self.maxGroupBytes {
-                        commitWriteGroup(context: context)
-                    }
-                case .failure(let error):
+            if case .success(let write) = write {
+                writeGroup.append(write)
+                writeGroupBytes += write.0.byteSize
+                if writeGroup.count >= Self.maxGroupWrites || writeGroupBytes >= Self.maxGroupBytes {
                     commitWriteGroup(context: context)
-                    session.tally.total += 1
-                    executor.fail(error, tally: &session.tally, into: &out)
                 }
                 return
             }
-            // Anything else sees the writes before it: commit them first.
-            commitWriteGroup(context: context)
-            if busy {
-                pending.prepend(.frame(frame))
+            if requeueAfterWriteGroup(frame, context: context) { return }
+            if case .failure(let error) = write {
+                session.tally.total += 1
+                executor.fail(error, tally: &session.tally, into: &out)
                 return
             }
             switch executor.execute(request, session: session, into: &out) {
@@ -181,22 +180,29 @@ final class RequestHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Commits the pending write group: inline, or on the blocking pool when commits wait for
-    /// an fsync (then later requests wait for it).
+    /// When writes are waiting, commits them and puts `frame` back at the front of the queue:
+    /// it runs once their replies are out. Returns whether it did.
+    private func requeueAfterWriteGroup(_ frame: Frame, context: ChannelHandlerContext) -> Bool {
+        guard !writeGroup.isEmpty else { return false }
+        commitWriteGroup(context: context)
+        pending.prepend(.frame(frame))
+        return true
+    }
+
+    /// Hands the pending write group to the event loop's batcher, which commits it with the
+    /// other connections' writes at the end of this loop iteration; later requests on this
+    /// connection wait for its replies.
     private func commitWriteGroup(context: ChannelHandlerContext) {
         guard !writeGroup.isEmpty else { return }
         let writes = writeGroup
         writeGroup.removeAll(keepingCapacity: true)
         writeGroupBytes = 0
-        if executor.commitsBlock {
-            let executor = self.executor
-            runDeferred({ out in
-                var tally = RequestTally()
-                executor.commitEach(writes, tally: &tally, into: &out)
-                executor.stats.absorb(&tally)
-            }, context: context)
-        } else {
-            executor.commitEach(writes, tally: &session.tally, into: &out)
+        busy = true
+        batcher.submit(writes) { results in
+            self.busy = false
+            self.executor.reply(to: writes, results: results, tally: &self.session.tally, into: &self.out)
+            guard let context = self.context else { return }
+            self.drain(context: context)
         }
     }
 

@@ -50,6 +50,7 @@ public final class ToonDBServer: Sendable {
         let stats = ServerStats()
         let executor = RequestExecutor(database: database, stats: stats, maxReplyPayload: configuration.maxFramePayload)
         let connections = ConnectionRegistry(maxClients: configuration.maxClients, stats: stats)
+        let batchers = WriteBatchers(database: database, pool: pool)
         let idle = configuration.idleTimeoutMilliseconds > 0 ? TimeAmount.milliseconds(configuration.idleTimeoutMilliseconds) : nil
 
         let bootstrap = ServerBootstrap(group: group)
@@ -65,7 +66,8 @@ public final class ToonDBServer: Sendable {
                     }
                     if let idle { try pipeline.addHandler(IdleStateHandler(allTimeout: idle)) }
                     try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxFramePayload)))
-                    try pipeline.addHandler(RequestHandler(executor: executor, pool: pool, stats: stats,
+                    try pipeline.addHandler(RequestHandler(executor: executor, batcher: batchers.batcher(for: channel.eventLoop),
+                                                           pool: pool, stats: stats,
                                                            maxPending: configuration.maxPendingRequests,
                                                            maxTransactions: configuration.maxTransactionsPerConnection))
                 }
