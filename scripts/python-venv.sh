@@ -4,16 +4,18 @@
 # second run with the same arguments does nothing.
 #
 # Usage: scripts/python-venv.sh VENV_DIR [test|bench]...
-#   test   pytest, numpy, toon-format (the SDK tests)
+#   test   pytest, numpy, toon-format (the SDK tests), and ToonDB's original SDK (the `sochdb`
+#          wheel, without its dependencies: the compatibility tests load its IPC client alone)
 #   bench  rocksdict, plyvel, lmdb (the embedded-mode peers)
 set -euo pipefail
 
 venv=${1:?usage: python-venv.sh VENV_DIR [test|bench]...}
 shift
 packages=()
+nodeps=()
 for set in "$@"; do
     case $set in
-        test) packages+=(pytest numpy toon-format) ;;
+        test) packages+=(pytest numpy toon-format); nodeps+=(sochdb==0.8.3) ;;
         bench) packages+=(numpy rocksdict plyvel lmdb) ;;
         *) echo "python-venv: unknown package set '$set'" >&2; exit 2 ;;
     esac
@@ -28,7 +30,11 @@ fi
 stamp="$venv/.toondb-installed"
 wanted=""
 [ ${#packages[@]} -gt 0 ] && wanted=$(printf '%s\n' "${packages[@]}" | sort -u | tr '\n' ' ')
+[ ${#nodeps[@]} -gt 0 ] && wanted="$wanted| --no-deps ${nodeps[*]}"
 if [ -n "$wanted" ] && ! grep -qxF -- "$wanted" "$stamp" 2>/dev/null; then
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check $wanted
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check ${wanted%%|*}
+    if [ ${#nodeps[@]} -gt 0 ]; then
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "${nodeps[@]}"
+    fi
     echo "$wanted" >> "$stamp"
 fi

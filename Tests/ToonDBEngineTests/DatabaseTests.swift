@@ -26,6 +26,40 @@ struct DatabaseTests {
         try db.close()
     }
 
+    @Test("writeEach: each batch its own transaction and LSN, a bad one fails alone, all survive reopen")
+    func writeEach() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        let start = db.currentSnapshot
+        var tooLarge = WriteBatch()
+        tooLarge.put([UInt8](repeating: 1, count: DatabaseOptions.maxKeySize + 1), [])
+        var twoOps = WriteBatch()
+        twoOps.put(bytes("b1"), bytes("x"))
+        twoOps.delete(bytes("a"))
+        let batches: [WriteBatch] = [
+            { var b = WriteBatch(); b.put(bytes("a"), bytes("1")); return b }(),
+            tooLarge,
+            WriteBatch(),
+            twoOps,
+            { var b = WriteBatch(); b.put(bytes("c"), bytes("3")); return b }(),
+        ]
+        let results = db.writeEach(batches)
+        #expect(results.count == 5)
+        #expect(try results[0].get() == start + 1)
+        #expect(throws: StorageError.self) { try results[1].get() }
+        #expect(try results[2].get() == start, "an empty batch writes nothing: the snapshot it saw")
+        #expect(try results[3].get() == start + 2)
+        #expect(try results[4].get() == start + 3)
+        #expect(db.stats().commits == 3)
+        try db.close()
+        let reopened = try Database.open(path: dir.path, options: testOptions())
+        #expect(try reopened.get(bytes("a")) == nil, "the later batch's delete wins")
+        #expect(try reopened.get(bytes("b1")) == bytes("x"))
+        #expect(try reopened.get(bytes("c")) == bytes("3"))
+        #expect(reopened.currentSnapshot == start + 3)
+        try reopened.close()
+    }
+
     @Test("values, empty values and deletions survive reopen, from the WAL and from tables", arguments: [false, true])
     func persistence(flushFirst: Bool) throws {
         let dir = TemporaryDirectory()

@@ -4,17 +4,22 @@ import Glibc
 import ToonDBFormat
 
 /// One commit waiting in the queue: a write batch (with the snapshot of its transaction, for
-/// conflict checks), or a barrier that runs alone between commits (memtable switches for
-/// checkpoints, close).
+/// conflict checks), several independent auto-commit batches submitted together (each its own
+/// transaction and LSN, one request so they cost one queue entry), or a barrier that runs alone
+/// between commits (memtable switches for checkpoints, close).
 final class CommitRequest: @unchecked Sendable {
     enum Kind {
         case batch(WriteBatch, snapshot: LSN?)
+        case independent([WriteBatch])
         case barrier(() throws(StorageError) -> Void)
     }
 
     let kind: Kind
     let bypassClosed: Bool
+    /// The outcome (for `.independent`, set when all of them are known).
     var result: Result<LSN, StorageError>?
+    /// For `.independent`: each batch's outcome, in order.
+    var results: [Result<LSN, StorageError>] = []
     var done = false
     /// Signalled when this request is done or has become the leader.
     let wakeup = Condition()
@@ -24,14 +29,33 @@ final class CommitRequest: @unchecked Sendable {
         bypassClosed = false
     }
 
+    init(independent batches: [WriteBatch]) {
+        kind = .independent(batches)
+        bypassClosed = false
+    }
+
     init(barrier: @escaping () throws(StorageError) -> Void, bypassClosed: Bool = false) {
         kind = .barrier(barrier)
         self.bypassClosed = bypassClosed
     }
 
     var byteSize: Int {
-        if case .batch(let batch, _) = kind { return batch.byteSize + 16 * batch.count }
-        return 0
+        switch kind {
+        case .batch(let batch, _): return batch.byteSize + 16 * batch.count
+        case .independent(let batches): return batches.reduce(0) { $0 + $1.byteSize + 16 * $1.count }
+        case .barrier: return 0
+        }
+    }
+
+    /// Records the outcome of the whole request, or of its batch `slot` (`.independent`).
+    func finish(_ outcome: Result<LSN, StorageError>, slot: Int?) {
+        if let slot { results[slot] = outcome } else { result = outcome }
+    }
+
+    /// Fails the request, every batch of it included.
+    func fail(_ error: StorageError) {
+        result = .failure(error)
+        if case .independent(let batches) = kind { results = Array(repeating: .failure(error), count: batches.count) }
     }
 
     var isBarrier: Bool {
@@ -55,28 +79,17 @@ final class CommitQueue: @unchecked Sendable {
 
     /// Queues `request` and returns its LSN once it is committed (or throws why not).
     func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
-        submitAll([request], leader: database)
+        commit(request, leader: database)
         return try request.result!.get()
     }
 
-    /// Queues `requests` together (adjacent in the queue, so they usually commit as one group:
-    /// one WAL write) and returns when every one is done; each has its own result.
-    func submitAll(_ requests: [CommitRequest], leader database: Database) {
-        guard !requests.isEmpty else { return }
+    /// Queues `request` and returns once it is done; its outcome is in `result` (and, for
+    /// independent batches, `results`).
+    func commit(_ request: CommitRequest, leader database: Database) {
         lock.lock()
-        queue.append(contentsOf: requests)
-        var next = 0  // the first of `requests` not yet done
-        while next < requests.count {
-            let request = requests[next]
-            while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
-            if request.done {
-                next += 1
-                continue
-            }
-            // This thread leads a group starting at `request`.
-            lead(from: request, database: database)
-            next += 1
-        }
+        queue.append(request)
+        while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
+        if !request.done { lead(from: request, database: database) }
         lock.unlock()
     }
 

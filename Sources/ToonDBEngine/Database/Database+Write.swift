@@ -43,7 +43,7 @@ extension Database {
             return batches.map { _ in .failure(error) }
         }
         var results = [Result<LSN, StorageError>?](repeating: nil, count: batches.count)
-        var requests: [CommitRequest] = []
+        var valid: [WriteBatch] = []
         var positions: [Int] = []
         for (index, batch) in batches.enumerated() {
             do {
@@ -56,11 +56,14 @@ extension Database {
                 results[index] = .failure(error)
                 continue
             }
-            requests.append(CommitRequest(batch: Self.lastWriteWins(batch), snapshot: nil))
+            valid.append(Self.lastWriteWins(batch))
             positions.append(index)
         }
-        commitQueue.submitAll(requests, leader: self)
-        for (request, index) in zip(requests, positions) { results[index] = request.result! }
+        if !valid.isEmpty {
+            let request = CommitRequest(independent: valid)
+            commitQueue.commit(request, leader: self)
+            for (outcome, index) in zip(request.results, positions) { results[index] = outcome }
+        }
         return results.map { $0! }
     }
 
@@ -111,7 +114,7 @@ extension Database {
     /// conflicts, assigns dense LSNs, writes the WAL once, inserts into the memtable, publishes.
     func commitGroup(_ group: [CommitRequest]) {
         if closed.load(ordering: .acquiring) && !group[0].bypassClosed {
-            for request in group { request.result = .failure(StorageError(.databaseClosed, "the database at \(path) is closed")) }
+            for request in group { request.fail(StorageError(.databaseClosed, "the database at \(path) is closed")) }
             return
         }
         if case .barrier(let body) = group[0].kind {
@@ -121,13 +124,13 @@ extension Database {
         do {
             try makeRoomForWrite()
         } catch {
-            for request in group { request.result = .failure(error) }
+            for request in group { request.fail(error) }
             return
         }
 
         conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
         var pending: [[UInt8]: LSN] = [:]
-        var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN)] = []
+        var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN, slot: Int?)] = []
         var records: [UInt8] = []
         var lsn = lastAssignedLSN
         let epoch = options.epoch
@@ -137,6 +140,16 @@ extension Database {
             return false
         }
         for request in group {
+            if case .independent(let batches) = request.kind {
+                request.results = Array(repeating: .failure(StorageError(.internal, "not committed")), count: batches.count)
+                for (slot, batch) in batches.enumerated() {
+                    lsn += 1
+                    if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
+                    accepted.append((request, batch, lsn, slot))
+                    if tracksPending { for op in batch.operations { pending[op.key] = lsn } }
+                }
+                continue
+            }
             guard case .batch(let batch, let snapshot) = request.kind else { continue }
             if let snapshot {
                 do {
@@ -152,7 +165,7 @@ extension Database {
             }
             lsn += 1
             if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
-            accepted.append((request, batch, lsn))
+            accepted.append((request, batch, lsn, nil))
             if tracksPending { for op in batch.operations { pending[op.key] = lsn } }
         }
         guard !accepted.isEmpty else { return }
@@ -162,14 +175,14 @@ extension Database {
                 try wal.append(records, firstLSN: lastAssignedLSN + 1, lastLSN: lsn, sync: options.syncMode == .full)
             }
         } catch {
-            for entry in accepted { entry.request.result = .failure(error) }
+            for entry in accepted { entry.request.finish(.failure(error), slot: entry.slot) }
             return
         }
         let memtable = stateLock.withLock { self.memtable }
         for entry in accepted {
             memtable.insert(entry.batch, lsn: entry.lsn)
             conflicts.record(entry.batch, lsn: entry.lsn)
-            entry.request.result = .success(entry.lsn)
+            entry.request.finish(.success(entry.lsn), slot: entry.slot)
         }
         lastAssignedLSN = lsn
         visibleLSN.store(lsn, ordering: .releasing)
