@@ -72,7 +72,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         public var socketMode: UInt16 = 0o600
         /// `server.socket_group`: a group to give the socket file to.
         public var socketGroup: String?
-        /// `server.event_loop_threads` (0 = one per core).
+        /// `server.event_loop_threads` (0 = one per core but one, at least one).
         public var eventLoopThreads = 0
         /// `server.blocking_threads`: threads for requests that wait on the disk (1 to 1024).
         public var blockingThreads = 64

@@ -43,7 +43,7 @@ public final class ToonDBServer: Sendable {
         try database.checkOpenForServer()
         try SocketFile.prepare(configuration.socketPath)
 
-        let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : System.coreCount
+        let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : ServerConfiguration.defaultEventLoopThreads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let pool = NIOThreadPool(numberOfThreads: max(1, configuration.blockingThreads))
         pool.start()

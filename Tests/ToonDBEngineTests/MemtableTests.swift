@@ -15,7 +15,8 @@ import ToonDBTestSupport
         var lsn: LSN = 0
         for _ in 0..<30_000 {  // enough keys to grow the index several times
             lsn += 1
-            let key = bytes("k\(Int.random(in: 0..<12_000, using: &random))")
+            // A quarter of the writes update one hot key (a long run of its versions).
+            let key = Int.random(in: 0..<4, using: &random) == 0 ? bytes("k5000x") : bytes("k\(Int.random(in: 0..<12_000, using: &random))")
             var batch = WriteBatch()
             if Int.random(in: 0..<10, using: &random) == 0 {
                 batch.delete(key)

@@ -17,12 +17,12 @@ enum VersionLookup {
 /// skiplist design). Nodes are never removed; the arena is freed with the memtable.
 ///
 /// Node layout in the arena (8-byte aligned):
-/// `ikey_len u32 | value_len u32 | height u32 | pad u32 | prev0 u64 | next[height] (8 bytes each) | internal key | value`
+/// `ikey_len u32 | value_len u32 | height u32 | flat_run u32 | prev0 u64 | next[height] (8 bytes each) | internal key | value`
 ///
-/// `prev0`, the node before this one on level 0, is kept by the writer alone (readers never
-/// follow it): a new version of a key already in the memtable sorts just before that key's
-/// newest version, which the hash index finds, so a height-1 insert of such a version (three in
-/// four) links in place without descending the skiplist.
+/// `prev0`, the node before this one on level 0, and `flat_run` are kept by the writer alone
+/// (readers never use them): a new version of a key already in the memtable sorts just before
+/// that key's newest version, which the hash index finds, so it links in place without
+/// descending the skiplist (see ``insert(key:lsn:kind:value:)``).
 final class Memtable: @unchecked Sendable {
     static let maxHeight = 12
     private static let prev0Offset = 16
@@ -91,6 +91,13 @@ final class Memtable: @unchecked Sendable {
 
     var first: UnsafeMutableRawPointer? { Self.next(head, 0) }
 
+    /// Versions linked in place in a row, ending at this node (writer only; header offset 12).
+    @inline(__always) private static func flatRun(_ node: UnsafeMutableRawPointer) -> UInt32 {
+        node.load(fromByteOffset: 12, as: UInt32.self)
+    }
+
+    static let maxFlatRun: UInt32 = 4
+
     @inline(__always) private static func prev0(_ node: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         node.load(fromByteOffset: prev0Offset, as: UnsafeMutableRawPointer.self)
     }
@@ -124,7 +131,15 @@ final class Memtable: @unchecked Sendable {
     }
 
     func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer) {
-        let height = randomHeight()
+        var height = randomHeight()
+        // A new version of a key the memtable holds links in just before the key's newest
+        // version, on level 0 only: no descent. A tower drawn for it is dropped while the key's
+        // run of such level-0-only versions is short (under `maxFlatRun`), so an update-heavy
+        // key cannot grow an unbounded tower-less stretch that searches would walk.
+        var newest = index.newest(key)
+        if let found = newest, InternalKey.trailer(of: Self.key(found)) >> 8 >= lsn { newest = nil }
+        if let found = newest, height > 1, Self.flatRun(found) >= Self.maxFlatRun { newest = nil }
+        if newest != nil { height = 1 }
         let internalKeyLength = key.count + 8
         let node = arena.allocate(Self.nextOffset + 8 * height + internalKeyLength + value.count)
         node.storeBytes(of: UInt32(internalKeyLength), as: UInt32.self)
@@ -135,9 +150,9 @@ final class Memtable: @unchecked Sendable {
         (keyStart + key.count).storeBytes(of: InternalKey.trailer(lsn, kind).littleEndian, as: UInt64.self)
         if value.count > 0 { (keyStart + internalKeyLength).copyMemory(from: value.baseAddress!, byteCount: value.count) }
 
-        if height == 1, let newest = index.newest(key),
-           InternalKey.trailer(of: Self.key(newest)) >> 8 < lsn {
+        if let newest {
             // Just before the key's newest version (versions of a key are newest first).
+            node.storeBytes(of: Self.flatRun(newest) + 1, toByteOffset: 12, as: UInt32.self)
             let before = Self.prev0(newest)
             Self.initializeLink(node, 0)
             Self.link(node, 0).store(UInt(bitPattern: newest), ordering: .relaxed)
@@ -162,6 +177,7 @@ final class Memtable: @unchecked Sendable {
             Self.link(node, level).store(UInt(bitPattern: Self.next(previous[level], level)), ordering: .relaxed)
             Self.setNext(previous[level], level, node)
         }
+        node.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
         Self.setPrev0(node, previous[0])
         if let after = Self.next(node, 0) { Self.setPrev0(after, node) }
         index.insert(node, userKey: key)
