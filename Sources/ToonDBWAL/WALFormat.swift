@@ -67,7 +67,10 @@ public enum WALFormat {
     public static func appendRecord(lsn: LSN, epoch: UInt64, batch: WriteBatch, to bytes: inout [UInt8]) {
         let start = bytes.count
         let payloadSize = batch.encodedSize
-        bytes.reserveCapacity(start + recordHeaderSize + payloadSize)
+        // Grow geometrically: a group commit appends many records to one buffer, and
+        // reserveCapacity(exact) would reallocate and copy the whole buffer for each of them.
+        let needed = start + recordHeaderSize + payloadSize
+        if bytes.capacity < needed { bytes.reserveCapacity(Swift.max(needed, 2 * bytes.capacity)) }
         bytes.appendFixed32(UInt32(payloadSize))
         bytes.appendFixed32(0)  // CRC, filled below
         bytes.appendFixed64(lsn)
