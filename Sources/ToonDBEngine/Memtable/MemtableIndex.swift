@@ -20,47 +20,56 @@ import ToonDBFormat
 /// the top 16 bits of the key's hash above them, so most mismatches are rejected without
 /// touching the node.
 final class MemtableIndex: @unchecked Sendable {
-    private final class Table {
-        let mask: Int
-        let slots: UnsafeMutablePointer<UnsafeAtomic<UInt>.Storage>
+    /// A table is one raw block: `mask: Int` (capacity - 1), then `capacity` atomic slots. Raw
+    /// memory rather than a class, so probing involves no reference counting.
+    private struct Table {
+        let base: UnsafeMutableRawPointer
 
-        init(capacity: Int) {
-            mask = capacity - 1
-            slots = .allocate(capacity: capacity)
-            slots.initialize(repeating: UnsafeAtomic<UInt>.Storage(0), count: capacity)
+        static func allocate(capacity: Int) -> Table {
+            let base = UnsafeMutableRawPointer.allocate(byteCount: 8 * (capacity + 1), alignment: 8)
+            base.storeBytes(of: capacity - 1, as: Int.self)
+            (base + 8).bindMemory(to: UnsafeAtomic<UInt>.Storage.self, capacity: capacity)
+                .initialize(repeating: UnsafeAtomic<UInt>.Storage(0), count: capacity)
+            return Table(base: base)
         }
 
-        @inline(__always) func slot(_ index: Int) -> UnsafeAtomic<UInt> { UnsafeAtomic(at: slots + index) }
+        @inline(__always) var mask: Int { base.load(as: Int.self) }
 
-        deinit { slots.deallocate() }
+        @inline(__always) func slot(_ index: Int) -> UnsafeAtomic<UInt> {
+            UnsafeAtomic(at: (base + 8 + 8 * index).assumingMemoryBound(to: UnsafeAtomic<UInt>.Storage.self))
+        }
     }
 
     private static let addressMask: UInt = (1 << 48) - 1
     private static let initialCapacity = 1 << 12
 
+    /// The newest table's address, for readers.
     private let current: ManagedAtomic<UInt>
-    /// Every table ever published (the newest last), kept alive for readers.
-    private var tables: [Table]
+    /// The newest table (the writer's view of `current`).
+    private var table: Table
+    /// Every table ever published, freed with the index (readers may still probe old ones).
+    private var tables: [UnsafeMutableRawPointer]
     private var count = 0
 
     init() {
-        let table = Table(capacity: Self.initialCapacity)
-        tables = [table]
-        current = ManagedAtomic(UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()))
+        table = Table.allocate(capacity: Self.initialCapacity)
+        tables = [table.base]
+        current = ManagedAtomic(UInt(bitPattern: table.base))
     }
 
-    @inline(__always) private func load() -> Table {
-        Unmanaged<Table>.fromOpaque(UnsafeRawPointer(bitPattern: current.load(ordering: .acquiring))!).takeUnretainedValue()
+    deinit {
+        for base in tables { base.deallocate() }
     }
 
     /// Records `node` (whose user key is `userKey`) as the newest version of that key. Writer only.
     func insert(_ node: UnsafeMutableRawPointer, userKey: UnsafeRawBufferPointer) {
         precondition(UInt(bitPattern: node) >> 48 == 0, "memtable node address above 48 bits")
-        if (count + 1) * 4 > (tables.last!.mask + 1) * 3 { grow() }
+        if (count + 1) * 4 > (table.mask + 1) * 3 { grow() }
         let hash = Self.hash(userKey)
         let entry = UInt(bitPattern: node) | (UInt(truncatingIfNeeded: hash >> 48) << 48)
-        let table = tables.last!
-        var index = Int(truncatingIfNeeded: hash) & table.mask
+        let table = self.table
+        let mask = table.mask
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
             let slot = table.slot(index)
             let existing = slot.load(ordering: .relaxed)
@@ -73,39 +82,42 @@ final class MemtableIndex: @unchecked Sendable {
                 slot.store(entry, ordering: .releasing)
                 return
             }
-            index = (index + 1) & table.mask
+            index = (index + 1) & mask
         }
     }
 
     /// The node of the newest indexed version of `userKey`, or nil when the memtable has none.
     func newest(_ userKey: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
-        let table = load()
+        let table = Table(base: UnsafeMutableRawPointer(bitPattern: current.load(ordering: .acquiring))!)
+        let mask = table.mask
         let hash = Self.hash(userKey)
         let tag = UInt(truncatingIfNeeded: hash >> 48)
-        var index = Int(truncatingIfNeeded: hash) & table.mask
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
             let existing = table.slot(index).load(ordering: .acquiring)
             if existing == 0 { return nil }
             if existing >> 48 == tag, Self.sameKey(existing, userKey) {
                 return UnsafeMutableRawPointer(bitPattern: existing & Self.addressMask)
             }
-            index = (index + 1) & table.mask
+            index = (index + 1) & mask
         }
     }
 
     private func grow() {
-        let old = tables.last!
-        let table = Table(capacity: (old.mask + 1) * 2)
+        let old = table
+        let grown = Table.allocate(capacity: (old.mask + 1) * 2)
+        let mask = grown.mask
         for index in 0...old.mask {
             let entry = old.slot(index).load(ordering: .relaxed)
             guard entry != 0 else { continue }
             let node = UnsafeMutableRawPointer(bitPattern: entry & Self.addressMask)!
-            var position = Int(truncatingIfNeeded: Self.hash(Self.userKey(node))) & table.mask
-            while table.slot(position).load(ordering: .relaxed) != 0 { position = (position + 1) & table.mask }
-            table.slot(position).store(entry, ordering: .relaxed)
+            var position = Int(truncatingIfNeeded: Self.hash(Self.userKey(node))) & mask
+            while grown.slot(position).load(ordering: .relaxed) != 0 { position = (position + 1) & mask }
+            grown.slot(position).store(entry, ordering: .relaxed)
         }
-        tables.append(table)
-        current.store(UInt(bitPattern: Unmanaged.passUnretained(table).toOpaque()), ordering: .releasing)
+        tables.append(grown.base)
+        table = grown
+        current.store(UInt(bitPattern: grown.base), ordering: .releasing)
     }
 
     @inline(__always) private static func userKey(_ node: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
