@@ -215,21 +215,10 @@ extension TOONParser {
     func splitValues(_ lo: Int, _ hi: Int, delimiter: UInt8, line: TOONLine) throws(TOONError) -> [TOONValue] {
         var values: [TOONValue] = []
         var tokenStart = lo
-        var q = lo
-        var inQuotes = false
-        while q < hi {
-            let c = b[q]
-            if inQuotes {
-                if c == Self.backslash { q += 2; continue }
-                if c == Self.quote { inQuotes = false }
-            } else if c == Self.quote {
-                inQuotes = true
-            } else if c == delimiter {
-                let (tlo, thi) = trimmed(tokenStart, q)
-                values.append(try parsePrimitive(tlo, thi, line: line))
-                tokenStart = q + 1
-            }
-            q += 1
+        while let end = firstUnquoted(delimiter, tokenStart, hi) {
+            let (tlo, thi) = trimmed(tokenStart, end)
+            values.append(try parsePrimitive(tlo, thi, line: line))
+            tokenStart = end + 1
         }
         let (tlo, thi) = trimmed(tokenStart, hi)
         values.append(try parsePrimitive(tlo, thi, line: line))

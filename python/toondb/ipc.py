@@ -69,6 +69,7 @@ from .errors import (
     TransactionConflictError,
     TransactionError,
 )
+from ._wire import U16, U16_MAX, u16_bytes, u32_arg
 from .query import Query
 
 __all__ = ["IpcClient", "IpcTransaction", "DEFAULT_MAX_FRAME_SIZE", "COLUMN_TYPES"]
@@ -100,7 +101,6 @@ _REPLY_NAMES = {OK: "OK", ERROR: "ERROR", VALUE: "VALUE", TXN_ID: "TXN_ID", ROW:
                 END_STREAM: "END_STREAM", STATS_REPLY: "STATS", PONG: "PONG"}
 
 _HEADER = struct.Struct("<BI")
-_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _TXN_KEYLEN = struct.Struct("<QI")
@@ -108,8 +108,6 @@ _SCAN_HEAD = struct.Struct("<QBII")  # txn_id, mode, limit, a_len
 _BATCH_HEAD = struct.Struct("<QI")  # txn_id, n
 _BATCH_PUT = struct.Struct("<BI")  # op, key_len
 _COLUMN_TAIL = struct.Struct("<BB")  # type, nullable
-_U32_MAX = 0xFFFFFFFF
-_U16_MAX = 0xFFFF
 
 # Pipelined requests go out in windows of at most this many bytes (the socket buffer holds a
 # window even while the server is not reading, so sending never waits on unread replies).
@@ -161,9 +159,7 @@ def _u16_text(text: Any, what: str) -> bytes:
         data = text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise ValueError(f"{what} {text!r} is not valid Unicode text: {error.reason}") from None
-    if len(data) > _U16_MAX:
-        raise ValueError(f"{what} is {len(data)} bytes; the protocol allows at most {_U16_MAX}")
-    return _U16.pack(len(data)) + data
+    return u16_bytes(data, what)
 
 
 def _encode_path(path: Path) -> bytes:
@@ -179,21 +175,11 @@ def _encode_path(path: Path) -> bytes:
         raise TypeError(f"path must be a list of str segments or a str, not {type(path).__name__}")
     if not segments:
         raise ValueError("path has no segments")
-    if len(segments) > _U16_MAX:
-        raise ValueError(f"path has {len(segments)} segments; the protocol allows at most {_U16_MAX}")
-    parts = [_U16.pack(len(segments))]
+    if len(segments) > U16_MAX:
+        raise ValueError(f"path has {len(segments)} segments; the protocol allows at most {U16_MAX}")
+    parts = [U16.pack(len(segments))]
     parts.extend(_u16_text(segment, "path segment") for segment in segments)
     return b"".join(parts)
-
-
-def _u32_arg(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{what} must not be negative (got {value})")
-    if value > _U32_MAX:
-        raise ValueError(f"{what} must be at most {_U32_MAX} (got {value})")
-    return value
 
 
 def _txn_arg(txn_id: Any) -> int:
@@ -586,7 +572,7 @@ class IpcClient:
         return self._stream_pairs(txn_id, 1, 0, _text_or_bytes(prefix, "prefix"), b"")
 
     def _range_request(self, txn_id: int, start: Any, end: Any, limit: int) -> Iterator[Pair]:
-        return self._stream_pairs(txn_id, 0, _u32_arg(limit, "limit"), _text_or_bytes(start, "start"),
+        return self._stream_pairs(txn_id, 0, u32_arg(limit, "limit"), _text_or_bytes(start, "start"),
                                   _text_or_bytes(end, "end"))
 
     # -- pipelining -----------------------------------------------------------------------
@@ -747,7 +733,7 @@ class IpcClient:
                 parts.append(pack_len(len(value)))
                 parts.append(value)
             count += 1
-        parts[0] = _BATCH_HEAD.pack(txn_id, _u32_arg(count, "batch size"))
+        parts[0] = _BATCH_HEAD.pack(txn_id, u32_arg(count, "batch size"))
         return self._parsed(_batch_count, self._call(WRITE_BATCH, (b"".join(parts),), OK))
 
     # -- transactions ---------------------------------------------------------------------
@@ -800,9 +786,9 @@ class IpcClient:
         """
         if isinstance(columns, (str, bytes)) or not isinstance(columns, Sequence):
             raise TypeError("columns must be a sequence of (name, type[, nullable]) or mappings")
-        if len(columns) > _U16_MAX:
-            raise ValueError(f"{len(columns)} columns; the protocol allows at most {_U16_MAX}")
-        parts = [_u16_text(name, "table name"), _U16.pack(len(columns))]
+        if len(columns) > U16_MAX:
+            raise ValueError(f"{len(columns)} columns; the protocol allows at most {U16_MAX}")
+        parts = [_u16_text(name, "table name"), U16.pack(len(columns))]
         for column in columns:
             if isinstance(column, Mapping):
                 col_name, col_type, nullable = column.get("name"), column.get("type"), column.get("nullable", True)
@@ -837,7 +823,7 @@ def _parse_table(payload: bytes) -> Dict[str, Any]:
 
         def text() -> str:
             nonlocal offset
-            (size,) = _U16.unpack_from(payload, offset)
+            (size,) = U16.unpack_from(payload, offset)
             start = offset + 2
             offset = start + size
             if offset > len(payload):
@@ -845,7 +831,7 @@ def _parse_table(payload: bytes) -> Dict[str, Any]:
             return payload[start:offset].decode("utf-8")
 
         name = text()
-        (ncols,) = _U16.unpack_from(payload, offset)
+        (ncols,) = U16.unpack_from(payload, offset)
         offset += 2
         columns = []
         for _ in range(ncols):

@@ -14,6 +14,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from . import toon
+from ._wire import U16, U16_MAX, u16_bytes, u32_arg
 from .errors import ProtocolError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,26 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Query"]
 
-_U16 = struct.Struct("<H")
 _LIMITS = struct.Struct("<II")
-_U16_MAX = 0xFFFF
-_U32_MAX = 0xFFFFFFFF
-
-
-def _count(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{what} must not be negative (got {value})")
-    if value > _U32_MAX:
-        raise ValueError(f"{what} must be at most {_U32_MAX} (got {value})")
-    return value
-
-
-def _u16_bytes(data: bytes, what: str) -> bytes:
-    if len(data) > _U16_MAX:
-        raise ValueError(f"{what} is {len(data)} bytes; the protocol allows at most {_U16_MAX}")
-    return _U16.pack(len(data)) + data
 
 
 class Query:
@@ -59,7 +41,7 @@ class Query:
             data = bytes(prefix)
         else:
             raise TypeError(f"prefix must be str or bytes, not {type(prefix).__name__}")
-        _u16_bytes(data, "prefix")
+        u16_bytes(data, "prefix")
         self._client = client
         self._prefix = data
         self._limit = 0
@@ -73,12 +55,12 @@ class Query:
 
     def limit(self, n: int) -> "Query":
         """Returns at most ``n`` rows (0: no limit). Raises ``ValueError`` for a negative ``n``."""
-        self._limit = _count(n, "limit")
+        self._limit = u32_arg(n, "limit")
         return self
 
     def offset(self, n: int) -> "Query":
         """Skips the first ``n`` rows. Raises ``ValueError`` for a negative ``n``."""
-        self._offset = _count(n, "offset")
+        self._offset = u32_arg(n, "offset")
         return self
 
     def select(self, columns: Union[str, Sequence[str]], *more: str) -> "Query":
@@ -86,22 +68,22 @@ class Query:
         ``select("email", "name")``. An empty list selects every column. Names must be
         non-empty ``str``."""
         names = [columns, *more] if isinstance(columns, str) else [*columns, *more]
-        if len(names) > _U16_MAX:
-            raise ValueError(f"{len(names)} columns; the protocol allows at most {_U16_MAX}")
+        if len(names) > U16_MAX:
+            raise ValueError(f"{len(names)} columns; the protocol allows at most {U16_MAX}")
         for name in names:
             if not isinstance(name, str):
                 raise TypeError(f"column names must be str, not {type(name).__name__}")
             if not name:
                 raise ValueError("column names must not be empty")
-            _u16_bytes(name.encode("utf-8"), "column name")
+            u16_bytes(name.encode("utf-8"), "column name")
         self._columns = names
         return self
 
     def _payload(self) -> bytes:
         """``path_len u16, path, limit u32, offset u32, ncols u16, {col_len u16, col}*``."""
-        parts = [_u16_bytes(self._prefix, "prefix"), _LIMITS.pack(self._limit, self._offset),
-                 _U16.pack(len(self._columns))]
-        parts.extend(_u16_bytes(name.encode("utf-8"), "column name") for name in self._columns)
+        parts = [u16_bytes(self._prefix, "prefix"), _LIMITS.pack(self._limit, self._offset),
+                 U16.pack(len(self._columns))]
+        parts.extend(u16_bytes(name.encode("utf-8"), "column name") for name in self._columns)
         return b"".join(parts)
 
     def execute(self) -> str:
