@@ -205,6 +205,41 @@ struct RequestExecutor: Sendable {
         return .done
     }
 
+    /// GET (0x02) and KV_GET (0x11) outside a transaction, served straight from the frame: the
+    /// key is read in place and a value held in a memtable is copied once, into the reply (no
+    /// request or value arrays). Returns false, doing nothing, for any other frame.
+    func serveAutoCommitGet(_ frame: Frame, tally: inout RequestTally, into out: inout ByteBuffer) -> Bool {
+        let flagged: Bool
+        let keyOffset: Int
+        switch frame.opcode {
+        case RequestOpcode.get.rawValue:
+            (flagged, keyOffset) = (false, 0)
+        case RequestOpcode.kvGet.rawValue:
+            guard frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self) == 0 else { return false }
+            (flagged, keyOffset) = (true, 8)
+        default:
+            return false
+        }
+        tally.total += 1
+        let database = self.database
+        do {
+            try frame.payload.withUnsafeReadableBytes { raw in
+                try database.withValue(of: UnsafeRawBufferPointer(rebasing: raw[keyOffset...])) { value in
+                    out.writeFrame(.value) { payload in
+                        if flagged { payload.writeInteger(UInt8(value == nil ? 0 : 1)) }
+                        if let value { payload.writeBytes(value) }
+                    }
+                }
+            }
+            tally.success += 1
+        } catch let error as StorageError {
+            fail(WireError(error), tally: &tally, into: &out)
+        } catch {
+            fail(WireError(.storage, "\(error)"), tally: &tally, into: &out)
+        }
+        return true
+    }
+
     // MARK: Grouped writes
 
     /// How a grouped write is acknowledged: PUT and DELETE with an empty OK, WRITE_BATCH with

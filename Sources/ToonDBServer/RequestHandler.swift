@@ -141,6 +141,7 @@ final class RequestHandler: ChannelDuplexHandler {
             closing = true
             pending.removeAll()
         case .frame(let frame):
+            if writeGroup.isEmpty, executor.serveAutoCommitGet(frame, tally: &session.tally, into: &out) { return }
             let request: Request
             let write: Result<(WriteBatch, RequestExecutor.WriteReply), WireError>?
             do {

@@ -55,6 +55,15 @@ private func errorCode(_ reply: Reply) -> WireError.Code? {
         #expect(try client.call(.delete(transaction: 0, .key(bytes("k")))) == .ok(ByteBuffer()))
         #expect(try client.call(.delete(transaction: 0, .key(bytes("k")))) == .ok(ByteBuffer()))  // missing: still OK
         #expect(try client.get("k") == nil)
+        // The same answers once the memtable is flushed to a table (GET reads it there).
+        _ = try fixture.database.checkpoint()
+        #expect(try client.get("empty") == "")
+        #expect(try client.get("k") == nil)
+        #expect(try client.call(.get(transaction: 0, .key(bytes("empty")), .bare)) == .value(ByteBuffer()))
+        _ = try client.put("flushed", "yes")
+        _ = try fixture.database.checkpoint()
+        #expect(try client.get("flushed") == "yes")
+        #expect(errorCode(try client.call(.get(transaction: 0, .key([]), .flagged))) == .invalidArgument)
 
         #expect(try client.call(.put(transaction: 0, .path(["users", "alice", "name"]), value: bytes("Alice"))) == .ok(ByteBuffer()))
         #expect(try fixture.database.getPath("users/alice/name") == bytes("Alice"))

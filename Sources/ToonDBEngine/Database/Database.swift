@@ -270,6 +270,32 @@ public final class Database: @unchecked Sendable {
         return try lookup(key, snapshot: currentSnapshot)
     }
 
+    /// Calls `body` with the current value of `key` (nil when missing or deleted). A value held
+    /// in a memtable is passed in place, without a copy: the buffer is valid only during the
+    /// call. For servers that copy the value straight into a reply.
+    public func withValue<R>(of key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) -> R) throws(StorageError) -> R {
+        try checkOpen()
+        if key.isEmpty { throw .invalidArgument("key must not be empty") }
+        if key.count > DatabaseOptions.maxKeySize {
+            throw StorageError(.keyTooLarge, "key of \(key.count) bytes exceeds the \(DatabaseOptions.maxKeySize)-byte limit")
+        }
+        let snapshot = currentSnapshot
+        let view = readView()
+        return try withExtendedLifetime(view) { () throws(StorageError) -> R in
+            for memtable in view.memtables {
+                switch memtable.find(key, snapshot: snapshot) {
+                case .notFound: continue
+                case .deleted: return body(nil)
+                case .value(let node, _): return body(Memtable.value(node))
+                }
+            }
+            switch try tableVersion([UInt8](key), snapshot: snapshot, view: view) {
+            case .value(let value, _): return value.withUnsafeBytes { body($0) }
+            case .deleted, .notFound: return body(nil)
+            }
+        }
+    }
+
     func lookup(_ key: [UInt8], snapshot: LSN) throws(StorageError) -> [UInt8]? {
         switch try newestVersion(key, snapshot: snapshot, view: readView()) {
         case .value(let value, _): return value
@@ -281,6 +307,11 @@ public final class Database: @unchecked Sendable {
     func newestVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
         let found = memtableVersion(key, snapshot: snapshot, view: view)
         if case .notFound = found {} else { return found }
+        return try tableVersion(key, snapshot: snapshot, view: view)
+    }
+
+    /// The newest version of `key` with LSN <= `snapshot` in the view's tables, in search order.
+    func tableVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
         for table in view.version.tables(for: key) {
             switch try tableCache.reader(for: table).get(key, snapshot: snapshot) {
             case .notFound: continue

@@ -210,21 +210,36 @@ final class Memtable: @unchecked Sendable {
     /// The newest version of `userKey` with LSN <= `snapshot`.
     func get(_ userKey: [UInt8], snapshot: LSN) -> VersionLookup {
         userKey.withUnsafeBytes { key in
-            // The index gives the newest version; older ones follow it on level 0 (versions
-            // of a key are adjacent, newest first).
-            guard var node = index.newest(key) else { return .notFound }
-            while true {
-                let trailer = InternalKey.trailer(of: Self.key(node))
-                let lsn = trailer >> 8
-                if lsn <= snapshot {
-                    if UInt8(truncatingIfNeeded: trailer) == ValueKind.deletion.rawValue { return .deleted(lsn: lsn) }
-                    return .value([UInt8](Self.value(node)), lsn: lsn)
-                }
-                guard let older = Self.next(node, 0), compareBytes(InternalKey.userKey(Self.key(older)), key) == 0 else {
-                    return .notFound
-                }
-                node = older
+            switch find(key, snapshot: snapshot) {
+            case .notFound: return .notFound
+            case .deleted(let lsn): return .deleted(lsn: lsn)
+            case .value(let node, let lsn): return .value([UInt8](Self.value(node)), lsn: lsn)
             }
+        }
+    }
+
+    /// Where a version lives: its node (valid while the memtable lives), or what it is.
+    enum NodeLookup {
+        case notFound
+        case deleted(lsn: LSN)
+        case value(UnsafeMutableRawPointer, lsn: LSN)
+    }
+
+    /// The newest version of `userKey` with LSN <= `snapshot`, found through the hash index
+    /// (which gives the newest version; older ones follow it on level 0, newest first).
+    func find(_ key: UnsafeRawBufferPointer, snapshot: LSN) -> NodeLookup {
+        guard var node = index.newest(key) else { return .notFound }
+        while true {
+            let trailer = InternalKey.trailer(of: Self.key(node))
+            let lsn = trailer >> 8
+            if lsn <= snapshot {
+                if UInt8(truncatingIfNeeded: trailer) == ValueKind.deletion.rawValue { return .deleted(lsn: lsn) }
+                return .value(node, lsn: lsn)
+            }
+            guard let older = Self.next(node, 0), compareBytes(InternalKey.userKey(Self.key(older)), key) == 0 else {
+                return .notFound
+            }
+            node = older
         }
     }
 
