@@ -67,35 +67,8 @@ struct RequestExecutor: Sendable {
     private func run(_ request: Request, session: ConnectionSession, into out: inout ByteBuffer) throws(WireError) -> Outcome {
         let database = self.database
         switch request {
-        case .put(let txn, let target, let value):
-            let key = try Self.key(target)
-            if txn != 0 {
-                let transaction = try session.transaction(txn)
-                try engine { () throws(StorageError) in try transaction.put(key, value) }
-            } else if commitsBlock {
-                return deferred { out throws(WireError) in
-                    try engine { () throws(StorageError) in _ = try database.put(key, value) }
-                    out.writeFrame(.ok)
-                }
-            } else {
-                try engine { () throws(StorageError) in _ = try database.put(key, value) }
-            }
-            out.writeFrame(.ok)
-
-        case .delete(let txn, let target):
-            let key = try Self.key(target)
-            if txn != 0 {
-                let transaction = try session.transaction(txn)
-                try engine { () throws(StorageError) in try transaction.delete(key) }
-            } else if commitsBlock {
-                return deferred { out throws(WireError) in
-                    try engine { () throws(StorageError) in _ = try database.delete(key) }
-                    out.writeFrame(.ok)
-                }
-            } else {
-                try engine { () throws(StorageError) in _ = try database.delete(key) }
-            }
-            out.writeFrame(.ok)
+        case .put, .delete, .writeBatch:
+            return try write(request, session: session, into: &out)
 
         case .get(let txn, let target, let form):
             let key = try Self.key(target)
@@ -161,29 +134,6 @@ struct RequestExecutor: Sendable {
                 return .iterator(try database.scan(from: start, to: end))
             }
             return .stream(ScanStream(source: source, limit: limit))
-
-        case .writeBatch(let txn, let operations):
-            var batch = WriteBatch()
-            for operation in operations {
-                switch operation {
-                case .put(let key, let value): batch.put(key, value)
-                case .delete(let key): batch.delete(key)
-                }
-            }
-            let count = UInt32(operations.count)
-            let finalBatch = batch
-            if txn != 0 {
-                let transaction = try session.transaction(txn)
-                try engine { () throws(StorageError) in try transaction.write(batch) }
-                out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
-                return .done
-            }
-            let write: @Sendable (inout ByteBuffer) throws(WireError) -> Void = { out throws(WireError) in
-                try engine { () throws(StorageError) in _ = try database.write(finalBatch) }
-                out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
-            }
-            if commitsBlock { return deferred(write) }
-            try write(&out)
 
         case .checkpoint:
             return deferred { out throws(WireError) in
@@ -253,28 +203,62 @@ struct RequestExecutor: Sendable {
     /// WRITE_BATCH without a transaction), which may join its neighbours' group commit; nil
     /// for any other request. A bad path is the failure.
     func autoCommitWrite(_ request: Request) -> Result<(WriteBatch, WriteReply), WireError>? {
-        var batch = WriteBatch()
         do throws(WireError) {
-            switch request {
-            case .put(0, let target, let value):
-                batch.put(try Self.key(target), value)
-                return .success((batch, .ok))
-            case .delete(0, let target):
-                batch.delete(try Self.key(target))
-                return .success((batch, .ok))
-            case .writeBatch(0, let operations):
-                for operation in operations {
-                    switch operation {
-                    case .put(let key, let value): batch.put(key, value)
-                    case .delete(let key): batch.delete(key)
-                    }
-                }
-                return .success((batch, .count(UInt32(operations.count))))
-            default:
-                return nil
-            }
+            guard let (txn, batch, reply) = try Self.writeBatch(of: request), txn == 0 else { return nil }
+            return .success((batch, reply))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// A write request as (transaction, batch, reply form); nil for other requests. A bad path
+    /// is the error.
+    static func writeBatch(of request: Request) throws(WireError) -> (UInt64, WriteBatch, WriteReply)? {
+        var batch = WriteBatch()
+        switch request {
+        case .put(let txn, let target, let value):
+            batch.put(try key(target), value)
+            return (txn, batch, .ok)
+        case .delete(let txn, let target):
+            batch.delete(try key(target))
+            return (txn, batch, .ok)
+        case .writeBatch(let txn, let operations):
+            for operation in operations {
+                switch operation {
+                case .put(let key, let value): batch.put(key, value)
+                case .delete(let key): batch.delete(key)
+                }
+            }
+            return (txn, batch, .count(UInt32(operations.count)))
+        default:
+            return nil
+        }
+    }
+
+    /// A write inside its transaction, or one auto-commit write on its own (the handler batches
+    /// auto-commit writes through ``WriteBatcher`` instead; this serves any other caller).
+    private func write(_ request: Request, session: ConnectionSession, into out: inout ByteBuffer) throws(WireError) -> Outcome {
+        guard let (txn, batch, reply) = try Self.writeBatch(of: request) else { preconditionFailure("not a write: \(request)") }
+        if txn != 0 {
+            let transaction = try session.transaction(txn)
+            try engine { () throws(StorageError) in try transaction.write(batch) }
+            Self.writeReply(reply, into: &out)
+            return .done
+        }
+        let database = self.database
+        let commit: @Sendable (inout ByteBuffer) throws(WireError) -> Void = { out throws(WireError) in
+            try engine { () throws(StorageError) in _ = try database.write(batch) }
+            Self.writeReply(reply, into: &out)
+        }
+        if commitsBlock { return deferred(commit) }
+        try commit(&out)
+        return .done
+    }
+
+    static func writeReply(_ reply: WriteReply, into out: inout ByteBuffer) {
+        switch reply {
+        case .ok: out.writeFrame(.ok)
+        case .count(let count): out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
         }
     }
 
@@ -286,10 +270,7 @@ struct RequestExecutor: Sendable {
             switch result {
             case .success:
                 tally.success += 1
-                switch reply {
-                case .ok: out.writeFrame(.ok)
-                case .count(let count): out.writeFrame(.ok) { $0.writeInteger(count, endianness: .little) }
-                }
+                Self.writeReply(reply, into: &out)
             case .failure(let error):
                 fail(WireError(error), tally: &tally, into: &out)
             }
