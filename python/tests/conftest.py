@@ -23,6 +23,9 @@ if str(_THIS_PYTHON_DIR) not in sys.path:
 import toondb  # noqa: E402
 from toondb import Database  # noqa: E402
 
+# The IPC tests' server fixtures (a real toondb-server per test).
+from ipc_server import client, make_server, server, socket_dir  # noqa: E402,F401 - fixtures
+
 # Child processes import the very package this process imported.
 PYTHON_DIR = Path(toondb.__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""A real `toondb-server` process per test, for the IPC tests (imported by test_ipc.py and
-test_ipc_toondb_client.py, which get the fixtures below by importing them).
+"""A real `toondb-server` process per test, for the IPC tests (conftest.py registers the
+fixtures below).
 
 A missing or non-working server binary FAILS the tests that use it (build it with
 ``swift build --product toondb-server`` or point TOONDB_SERVER at one); they are never skipped.

@@ -11,16 +11,13 @@ Query results are cross-checked with the official TOON decoder (``toon_format``)
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 import toon_format
@@ -34,10 +31,7 @@ from toondb import (
     TransactionError,
 )
 
-from ipc_server import (  # noqa: F401 - fixtures are used by name
-    OK, ERROR, VALUE, TXN_ID, ROW, END_STREAM, STATS, PONG, STOP_TIMEOUT, START_TIMEOUT,
-    ServerProcess, client, make_server, server, server_binary, socket_dir,
-)
+from ipc_server import OK, ERROR, VALUE, TXN_ID, PONG, STOP_TIMEOUT, ServerProcess
 
 
 # -- raw frames ----------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ipc_server import make_server, server, socket_dir  # noqa: F401 - fixtures are used by name
-
 
 def load_original_client() -> types.ModuleType:
     spec = importlib.util.find_spec("sochdb")

@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from . import _native
-from ._native import NO_TXN, C_ByteSlice, C_TxnHandle, c_size_p, c_uint8_p
+from ._native import NO_TXN, C_ByteSlice, C_TxnHandle, c_uint8_p
+from ._transaction import TransactionContext
 from .errors import DatabaseError, TransactionError
 
 __all__ = ["Database", "Transaction", "ScanIterator"]
@@ -487,7 +488,7 @@ class ScanIterator:
                 pass
 
 
-class Transaction(_Reads):
+class Transaction(_Reads, TransactionContext):
     """A snapshot-isolation transaction from :meth:`Database.transaction`.
 
     Reads see the database as of the moment it began plus its own writes; writes become
@@ -543,18 +544,6 @@ class Transaction(_Reads):
         self._state = "aborted"
         if self._database._lib.toondb_abort(handle, self._txn) != 0:
             raise _native.last_error(TransactionError)
-
-    def __enter__(self) -> "Transaction":
-        return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        if self._state != "active":
-            return
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "active" and not self._database.closed:

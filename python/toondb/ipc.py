@@ -60,6 +60,7 @@ from typing import (
     Union,
 )
 
+from ._transaction import TransactionContext
 from .errors import (
     ConnectionError,
     DatabaseError,
@@ -848,7 +849,7 @@ def _parse_table(payload: bytes) -> Dict[str, Any]:
     return {"name": name, "columns": columns}
 
 
-class IpcTransaction:
+class IpcTransaction(TransactionContext):
     """A transaction on an :class:`IpcClient` (from :meth:`IpcClient.transaction`).
 
     Every read and write runs inside it on the server (the txn_id extension opcodes): reads see
@@ -948,18 +949,3 @@ class IpcTransaction:
         txn_id = self._txn()
         self._state = "aborted"
         self._client.abort(txn_id)
-
-    def __enter__(self) -> "IpcTransaction":
-        return self
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        if self._state != "active":
-            return
-        if exc_type is None:
-            self.commit()
-            return
-        try:
-            self.abort()
-        except ToonDBError:
-            pass  # the original exception matters more (a lost connection aborts anyway)

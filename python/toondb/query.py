@@ -11,7 +11,7 @@ whose one key, ``result``, holds the rows as a tabular array::
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 
 from . import toon
 from ._wire import U16, U16_MAX, u16_bytes, u32_arg
