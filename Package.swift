@@ -15,6 +15,7 @@
 //   ToonDBProtocol                  the IPC wire protocol: frames, requests, replies (docs/ipc-protocol.md)
 //   ToonDBQuery                     QUERY: keys grouped into rows, rendered as TOON
 //   ToonDBServer (toondb-server)    the IPC server: SwiftNIO on a Unix domain socket
+//   ToonDBVector                    the HNSW vector index (distance kernels, graph, search)
 //   ToonDBCLI (toondb)              the command-line tool
 import Foundation
 import PackageDescription
@@ -79,6 +80,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
+        .target(name: "ToonDBVector"),
         .target(name: "ToonDBServer", dependencies: [
             "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -116,6 +118,7 @@ let package = Package(
         .testTarget(name: "ToonDBEmbeddedTests", dependencies: ["ToonDBEmbedded", "CToonDBABI", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
         .testTarget(name: "ToonDBTOONTests", dependencies: ["ToonDBTOON"]),
+        .testTarget(name: "ToonDBVectorTests", dependencies: ["ToonDBVector"]),
         .testTarget(name: "ToonDBProtocolTests", dependencies: ["ToonDBProtocol"]),
         .testTarget(name: "ToonDBQueryTests", dependencies: ["ToonDBQuery", "ToonDBTOON", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBServerTests", dependencies: ["ToonDBServer", "ToonDBProtocol", "ToonDBTestSupport"]),

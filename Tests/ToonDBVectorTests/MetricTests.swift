@@ -1,0 +1,8 @@
+import Testing
+@testable import ToonDBVector
+
+@Suite struct MetricTests {
+    @Test func namesAreStable() {
+        #expect(VectorMetric.allCases.map(\.rawValue) == ["cosine", "ip", "l2"])
+    }
+}
