@@ -40,6 +40,9 @@ final class RequestHandler: ChannelDuplexHandler {
     /// arrives or the read burst ends (see ``RequestExecutor/commitEach(_:into:)``).
     private var writeGroup: [(WriteBatch, RequestExecutor.WriteReply)] = []
     private var writeGroupBytes = 0
+    /// Replies are handed to the channel once this many bytes wait, so the channel's
+    /// writability (its high-water mark) can stop the answering of a client that does not read.
+    static let flushThreshold = 64 << 10
     /// A group is committed once it holds this many writes or bytes.
     static let maxGroupWrites = 256
     static let maxGroupBytes = 4 << 20
@@ -78,10 +81,13 @@ final class RequestHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         if case .frame(let f) = frame { session.tally.bytesReceived += Frame.headerSize + f.payload.readableBytes }
-        if busy || !pending.isEmpty || closing {
+        // Replies wait for a client that does not read them: with the socket's buffer full, the
+        // request is queued (and reading stops, see `read`) instead of answered into memory.
+        if busy || !pending.isEmpty || closing || !context.channel.isWritable {
             pending.append(frame)
         } else {
             process(frame, context: context)
+            if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
     }
 
@@ -254,8 +260,9 @@ final class RequestHandler: ChannelDuplexHandler {
     /// Runs queued requests until one has to wait, then flushes, resumes reading if it was
     /// held, and closes when closing and nothing is left.
     private func drain(context: ChannelHandlerContext) {
-        while !busy, let frame = pending.popFirst() {
+        while !busy, context.channel.isWritable, let frame = pending.popFirst() {
             process(frame, context: context)
+            if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
         if !busy { commitWriteGroup(context: context) }
         flushReplies(context: context)

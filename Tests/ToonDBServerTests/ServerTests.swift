@@ -194,6 +194,41 @@ private func errorCode(_ reply: Reply) -> WireError.Code? {
         }
     }
 
+    /// A client that pipelines GETs of a large value and reads nothing is answered only as fast
+    /// as it reads: the server queues its requests instead of building replies in memory.
+    @Test func clientThatDoesNotReadIsHeldBack() throws {
+        func residentKiB() -> Int {
+            let status = (try? FileDamage.read("/proc/self/status")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        let fixture = try ServerFixture()
+        let value = [UInt8](repeating: 0x76, count: 256 << 10)
+        _ = try fixture.database.put(bytes("big"), value)
+        let greedy = try fixture.client()
+        var oneRequest = ByteBuffer()
+        Request.get(transaction: 0, .key(bytes("big")), .bare).encode().write(into: &oneRequest)
+        let request = oneRequest.readBytes(length: oneRequest.readableBytes)!
+        let burst = Array([[UInt8]](repeating: request, count: 1000).joined())
+        let before = residentKiB()
+        // Send until the socket refuses more for a while (bounded: 3 s, 20,000 requests).
+        var sent = 0
+        let deadline = monotonicNow() + 3
+        while monotonicNow() < deadline && sent < 20_000 * request.count {
+            let n = burst.withUnsafeBytes { Glibc.send(greedy.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if n > 0 { sent += n } else { usleep(20_000) }
+        }
+        let requests = sent / request.count
+        // Unbounded answering would hold requests × 256 KiB (at least 1 GiB here).
+        #expect(requests > 4_000)
+        #expect(residentKiB() - before < 256 << 10, "the server built \(residentKiB() - before) KiB of replies nobody reads")
+        #expect(try fixture.client().call(.ping) == .pong)  // others are served meanwhile
+        // Its replies come in order as it reads; then it leaves with thousands unanswered.
+        for _ in 0..<50 { #expect(try greedy.readReply() == .value(ByteBuffer(bytes: value))) }
+        _ = consume greedy
+        #expect(try fixture.client().call(.ping) == .pong)
+    }
+
     @Test func badFramesGetErrorsAndOthersAreUnaffected() throws {
         let fixture = try ServerFixture()
         let bystander = try fixture.client()
