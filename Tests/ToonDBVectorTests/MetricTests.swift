@@ -1,5 +1,5 @@
 import Testing
-@testable import ToonDBVector
+import ToonDBVector
 
 @Suite struct MetricTests {
     @Test func namesAreStable() {

@@ -1,0 +1,150 @@
+/// Distance kernels over `Float` vectors of any dimension.
+///
+/// Each kernel runs a `SIMD16<Float>` body with two independent accumulators (32 floats per
+/// step, so the two dependency chains overlap), then at most one more 16-wide step, then a
+/// scalar tail for the last `count % 16` elements. Products are accumulated as `acc += a * b`,
+/// never with `addingProduct`/`fma`: without an FMA-capable target CPU those become a per-lane
+/// library call (see ENGINEERING-NOTES.md, "Hot loops").
+///
+/// Every distance is "smaller is closer":
+/// - ``VectorMetric/cosine``: `1 − a·b`, for vectors already normalised to unit length;
+/// - ``VectorMetric/innerProduct``: `−a·b`;
+/// - ``VectorMetric/l2``: the squared Euclidean distance `Σ (aᵢ − bᵢ)²`.
+public enum VectorDistance {
+    /// The inner product `Σ aᵢ·bᵢ` of two vectors of `count` floats.
+    ///
+    /// The pointers need no particular alignment.
+    @inlinable
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
+        var acc0 = SIMD16<Float>()
+        var acc1 = SIMD16<Float>()
+        var i = 0
+        while i &+ 32 <= count {
+            let off = i &* 4
+            let a0 = ra.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            let b0 = rb.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            let a1 = ra.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+            let b1 = rb.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+            acc0 += a0 * b0
+            acc1 += a1 * b1
+            i &+= 32
+        }
+        if i &+ 16 <= count {
+            let off = i &* 4
+            let a0 = ra.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            let b0 = rb.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            acc0 += a0 * b0
+            i &+= 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < count {
+            sum += a[i] * b[i]
+            i &+= 1
+        }
+        return sum
+    }
+
+    /// The squared Euclidean distance `Σ (aᵢ − bᵢ)²` of two vectors of `count` floats.
+    ///
+    /// The pointers need no particular alignment.
+    @inlinable
+    public static func squaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
+        var acc0 = SIMD16<Float>()
+        var acc1 = SIMD16<Float>()
+        var i = 0
+        while i &+ 32 <= count {
+            let off = i &* 4
+            let d0 = ra.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+                - rb.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            let d1 = ra.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+                - rb.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+            acc0 += d0 * d0
+            acc1 += d1 * d1
+            i &+= 32
+        }
+        if i &+ 16 <= count {
+            let off = i &* 4
+            let d0 = ra.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+                - rb.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
+            acc0 += d0 * d0
+            i &+= 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < count {
+            let d = a[i] - b[i]
+            sum += d * d
+            i &+= 1
+        }
+        return sum
+    }
+
+    /// The distance between two vectors of `count` floats under `metric` (smaller is closer).
+    ///
+    /// For ``VectorMetric/cosine`` both vectors must already be unit length (the index
+    /// normalises on insert and on search); the result is then `1 − a·b`.
+    @inlinable
+    public static func distance(_ metric: VectorMetric, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        switch metric {
+        case .cosine: return 1 - dot(a, b, count: count)
+        case .innerProduct: return -dot(a, b, count: count)
+        case .l2: return squaredL2(a, b, count: count)
+        }
+    }
+
+    /// The inner product of two arrays of equal length.
+    ///
+    /// - Precondition: `a.count == b.count`.
+    @inlinable
+    public static func dot(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "vectors of different lengths")
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return dot(x, y, count: pa.count)
+            }
+        }
+    }
+
+    /// The squared Euclidean distance of two arrays of equal length.
+    ///
+    /// - Precondition: `a.count == b.count`.
+    @inlinable
+    public static func squaredL2(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "vectors of different lengths")
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return squaredL2(x, y, count: pa.count)
+            }
+        }
+    }
+
+    /// The distance of two arrays of equal length under `metric` (see
+    /// ``distance(_:_:_:count:)``; for cosine both must already be unit length).
+    ///
+    /// - Precondition: `a.count == b.count`.
+    @inlinable
+    public static func distance(_ metric: VectorMetric, _ a: [Float], _ b: [Float]) -> Float {
+        switch metric {
+        case .cosine: return 1 - dot(a, b)
+        case .innerProduct: return -dot(a, b)
+        case .l2: return squaredL2(a, b)
+        }
+    }
+
+    /// Scales `count` floats in place to unit Euclidean length and returns the original norm
+    /// (0 when the vector is all zeros, in which case it is left unchanged).
+    @inlinable
+    @discardableResult
+    public static func normalize(_ v: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        let norm = dot(v, v, count: count).squareRoot()
+        guard norm > 0 else { return 0 }
+        let scale = 1 / norm
+        for i in 0..<count { v[i] *= scale }
+        return norm
+    }
+}
