@@ -1,17 +1,11 @@
 import Foundation
-import ToonDBVector
+@testable import ToonDBVector
 
-/// A small deterministic generator for test data (SplitMix64).
+/// A small deterministic generator for test data (the index's own SplitMix64).
 struct TestRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var generator: SplitMix64
+    init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [-1, 1).
     mutating func nextFloat() -> Float { Float(Double(next() >> 11) / 4_503_599_627_370_496.0 - 1) }
     mutating func vector(_ dimension: Int) -> [Float] { (0..<dimension).map { _ in nextFloat() } }
