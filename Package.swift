@@ -28,6 +28,7 @@ let package = Package(
     products: [
         .executable(name: "toondb", targets: ["ToonDBCLI"]),
         .executable(name: "toondb-server", targets: ["toondb-server"]),
+        .executable(name: "toondb-bulk", targets: ["toondb-bulk"]),
         .library(name: "ToonDBEngine", targets: ["ToonDBEngine"]),
         // libtoondb_storage.so, loaded by the Python SDK and other ToonDB clients.
         .library(name: "toondb_storage", type: .dynamic, targets: ["ToonDBStorageLibrary"]),
@@ -81,6 +82,9 @@ let package = Package(
         ]),
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
         .target(name: "ToonDBVector"),
+        .executableTarget(name: "toondb-bulk", dependencies: [
+            "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/ToonDBBulk"),
         .target(name: "ToonDBServer", dependencies: [
             "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -119,6 +123,8 @@ let package = Package(
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
         .testTarget(name: "ToonDBTOONTests", dependencies: ["ToonDBTOON"]),
         .testTarget(name: "ToonDBVectorTests", dependencies: ["ToonDBVector"]),
+        // Runs the built `toondb-bulk` binary as a user would.
+        .testTarget(name: "ToonDBBulkTests", dependencies: ["toondb-bulk", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBProtocolTests", dependencies: ["ToonDBProtocol"]),
         .testTarget(name: "ToonDBQueryTests", dependencies: ["ToonDBQuery", "ToonDBTOON", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBServerTests", dependencies: ["ToonDBServer", "ToonDBProtocol", "ToonDBTestSupport"]),

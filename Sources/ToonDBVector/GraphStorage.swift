@@ -25,6 +25,11 @@ struct GraphStorage {
     private(set) var levels: UnsafeMutablePointer<UInt8>
     private(set) var deleted: UnsafeMutablePointer<Bool>
     private(set) var ids: UnsafeMutablePointer<UInt64>
+    /// When the index was loaded from a file (``HNSWIndex/load(path:)``), `vectors` points into
+    /// this read-only mapping of the whole file (`capacity` is then exactly the loaded node
+    /// count, so no slot in it is ever written); the first `grow` copies the rows to the heap
+    /// and unmaps the file.
+    private(set) var mapping: FileMapping?
 
     init(dimension: Int, metric: VectorMetric, m: Int) {
         self.dimension = dimension
@@ -40,6 +45,35 @@ struct GraphStorage {
         ids = .allocate(capacity: 1)
     }
 
+    /// Storage for `count` loaded nodes: `vectors` is borrowed from `mapping` (which it now
+    /// owns), the other arrays are fresh heap blocks of exactly `count` slots for the caller to
+    /// fill (upper-layer blocks start `nil`).
+    init(dimension: Int, metric: VectorMetric, m: Int, count: Int,
+         mappedVectors: UnsafeMutablePointer<Float>, mapping: FileMapping) {
+        self.init(dimension: dimension, metric: metric, m: m)
+        UnsafeMutableRawPointer(vectors).deallocate()
+        links0.deallocate(); upper.deallocate(); levels.deallocate(); deleted.deallocate(); ids.deallocate()
+        vectors = mappedVectors
+        self.mapping = mapping
+        let slots = max(count, 1)
+        links0 = .allocate(capacity: slots * (1 + maxM0))
+        links0.initialize(repeating: 0, count: slots * (1 + maxM0))
+        upper = .allocate(capacity: slots)
+        upper.initialize(repeating: nil, count: slots)
+        levels = .allocate(capacity: slots)
+        levels.initialize(repeating: 0, count: slots)
+        deleted = .allocate(capacity: slots)
+        deleted.initialize(repeating: false, count: slots)
+        ids = .allocate(capacity: slots)
+        ids.initialize(repeating: 0, count: slots)
+        capacity = count
+    }
+
+    /// Frees `vectors`: unmaps the file it was borrowed from, or deallocates the heap block.
+    private func releaseVectors() {
+        if let mapping { mapping.unmap() } else { UnsafeMutableRawPointer(vectors).deallocate() }
+    }
+
     private static func allocateVectors(count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(count, 1))
@@ -51,7 +85,8 @@ struct GraphStorage {
         let v = Self.allocateVectors(count: newCapacity * stride)
         v.update(from: vectors, count: used * stride)
         v.advanced(by: used * stride).initialize(repeating: 0, count: (newCapacity - used) * stride)
-        UnsafeMutableRawPointer(vectors).deallocate()
+        releaseVectors()
+        mapping = nil
         vectors = v
 
         let l0 = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity * (1 + maxM0))
@@ -77,7 +112,7 @@ struct GraphStorage {
     /// Frees everything; `used` slots may own upper-layer blocks.
     func deallocate(used: Int) {
         for n in 0..<used { upper[n]?.deallocate() }
-        UnsafeMutableRawPointer(vectors).deallocate()
+        releaseVectors()
         links0.deallocate()
         upper.deallocate()
         levels.deallocate()

@@ -112,8 +112,42 @@ public final class HNSWIndex: @unchecked Sendable {
         self.stride = storage.stride
     }
 
+    /// An index rebuilt from a file (``load(path:)``, in IndexFileReader.swift): `storage`
+    /// already holds `nodeCount` validated nodes, `idToNode` maps the live ones. The level
+    /// generator continues where the writer's stopped: every reserved slot drew exactly one
+    /// value, and SplitMix64 advances its state by a constant per draw.
+    init(loadedDimension dimension: Int, metric: VectorMetric, m: Int, efConstruction: Int, seed: UInt64,
+         storage: GraphStorage, nodeCount: Int, tombstones: Int, idToNode: [UInt64: UInt32],
+         entryNode: UInt32?, topLayer: Int) {
+        self.dimension = dimension
+        self.metric = metric
+        self.m = m
+        self.efConstruction = efConstruction
+        self.seed = seed
+        self.levelMultiplier = 1 / log(Double(m))
+        self.rng = SplitMix64(seed: seed &+ UInt64(nodeCount) &* 0x9E37_79B9_7F4A_7C15)
+        self.storage = storage
+        self.stride = storage.stride
+        self.nodeCount = nodeCount
+        self.tombstones = tombstones
+        self.idToNode = idToNode
+        self.entryNode = entryNode
+        self.topLayer = topLayer
+    }
+
     deinit {
         storage.deallocate(used: nodeCount)
+    }
+
+    /// Runs `body` with the structure lock held for writing (so no insert or removal is in
+    /// flight and none starts) on the storage and the graph state; used by ``write(to:)``.
+    func withFrozenGraph<T>(_ body: (_ storage: GraphStorage, _ nodeCount: Int, _ tombstones: Int,
+                                     _ entryNode: UInt32?, _ topLayer: Int) throws(VectorIndexError) -> T) throws(VectorIndexError) -> T {
+        try structureLock.withWriteLock { () throws(VectorIndexError) -> T in
+            let (used, removed) = bookkeeping.withLock(0) { (nodeCount, tombstones) }
+            let (entry, top) = entryLock.withLock(0) { (entryNode, topLayer) }
+            return try body(storage, used, removed, entry, top)
+        }
     }
 
     // MARK: - Counts

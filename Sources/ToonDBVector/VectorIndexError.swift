@@ -14,6 +14,16 @@ public struct VectorIndexError: Error, Sendable, Equatable, CustomStringConverti
         case zeroVector
         /// An argument is out of range (for example a non-positive dimension or `m < 2`).
         case invalidArgument
+        /// A file operation failed (open, read, write, fsync, rename, mmap), or the file is
+        /// missing; the message names the file, the call and `errno`.
+        case io
+        /// An index file is damaged or not an index file: bad magic, a checksum mismatch, a
+        /// truncated file, or contents that contradict each other; the message names the file,
+        /// the section and the byte offset.
+        case corruptFile
+        /// An index file has a format version this code does not know (written by a newer
+        /// ToonDB).
+        case unsupportedVersion
     }
 
     /// What went wrong.
