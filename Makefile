@@ -81,6 +81,7 @@ test-pytest:
 	@scripts/python-venv.sh $(VENV) test
 	@echo "=== pytest (python/tests, library $(SCRATCH)/debug) ==="
 	@TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug TOONDB_SERVER=$(abspath $(SCRATCH))/debug/toondb-server \
+	    TOONDB_BULK_PATH=$(abspath $(SCRATCH))/debug/toondb-bulk \
 	    PYTHONPATH=python $(PYTHON) -m pytest python/tests -q \
 	    -p no:cacheprovider --junitxml=$(TEST_RESULTS)/pytest.xml
 
@@ -90,12 +91,15 @@ venv:
 # A wheel with the self-contained release library inside (py3-none-<platform>).
 wheel: deps
 	$(SWIFT) build -c release --product toondb_storage $(SWIFT_FLAGS)
+	@# toondb-bulk with the Swift runtime linked in (its own build folder: the flag changes every product).
+	$(SWIFT) build -c release --product toondb-bulk --static-swift-stdlib --scratch-path $(SCRATCH)-static
 	@scripts/python-venv.sh $(VENV)
-	rm -rf python/toondb/lib python/build && mkdir -p python/toondb/lib
+	rm -rf python/toondb/lib python/toondb/_bin python/build && mkdir -p python/toondb/lib python/toondb/_bin/$$(uname -m)-unknown-linux-gnu
 	cp $(SCRATCH)/release/libtoondb_storage.so python/toondb/lib/
 	strip --strip-debug python/toondb/lib/libtoondb_storage.so
+	cp $(SCRATCH)-static/release/toondb-bulk python/toondb/_bin/$$(uname -m)-unknown-linux-gnu/
 	$(PYTHON) -m pip wheel -q --no-deps -w dist ./python
-	rm -rf python/toondb/lib python/build
+	rm -rf python/toondb/lib python/toondb/_bin python/build
 	@ls dist/toondb-*.whl
 
 bench-embedded: deps venv
