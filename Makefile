@@ -26,7 +26,7 @@ BENCH_NUM      ?= 1000000
 BENCH_SYNC_NUM ?= 10000
 BENCH_THREADS  ?= 16
 
-.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench bench-embedded bench-ipc wheel venv clean
+.PHONY: help deps build release build-tests test clean-test-results $(addprefix test-,$(TEST_PASSES)) run bench bench-embedded bench-ipc bench-vectors wheel venv clean
 
 help:
 	@echo "make deps      install missing system packages (liburing-dev, pkg-config)"
@@ -38,6 +38,7 @@ help:
 	@echo "make bench     toondb bench and RocksDB db_bench on the same workloads (BENCH_NUM=$(BENCH_NUM))"
 	@echo "make bench-embedded  the Python SDK against rocksdict, plyvel and lmdb (python/benchmarks)"
 	@echo "make bench-ipc the IPC server against redis-server and ToonDB's sochdb-server (BENCH_ARGS=--runs 3 ...)"
+	@echo "make bench-vectors  the HNSW index against hnswlib, faiss, usearch (VECTOR_DATA=../shared/vectors)"
 	@echo "make wheel     release library bundled into a Python wheel in dist/"
 	@echo "make clean     remove build products, test results and bench-data/ (./data is kept)"
 
@@ -119,6 +120,13 @@ bench-ipc: deps
 	@scripts/sochdb-server.sh bench-data/sochdb > /dev/null
 	python3 python/benchmarks/bench_ipc.py --toondb-server $(SCRATCH)/release/toondb-server \
 	    --load $(SCRATCH)/release/toondb-ipc-bench --sochdb-server "$$(scripts/sochdb-server.sh bench-data/sochdb)" $(BENCH_ARGS)
+
+# The HNSW index (through toondb-bulk) against hnswlib, faiss and usearch. VECTOR_DATA holds the
+# MiniLM vectors (minilm384_*.npy); BENCH_ARGS adds e.g. --random 100000 --runs 3.
+VECTOR_DATA ?= ../shared/vectors
+bench-vectors: deps venv
+	$(SWIFT) build -c release --product toondb-bulk $(SWIFT_FLAGS)
+	$(PYTHON) python/benchmarks/bench_vectors.py --bulk $(SCRATCH)/release/toondb-bulk --data $(VECTOR_DATA) $(BENCH_ARGS)
 
 bench: release
 	TOONDB=$(RELEASE_BIN) scripts/bench-rocksdb.sh --num $(BENCH_NUM) --sync-num $(BENCH_SYNC_NUM) --threads $(BENCH_THREADS)

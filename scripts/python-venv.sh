@@ -6,7 +6,8 @@
 # Usage: scripts/python-venv.sh VENV_DIR [test|bench]...
 #   test   pytest, numpy, toon-format (the SDK tests), and ToonDB's original SDK (the `sochdb`
 #          wheel, without its dependencies: the compatibility tests load its IPC client alone)
-#   bench  rocksdict, plyvel, lmdb (the embedded-mode peers)
+#   bench  rocksdict, plyvel, lmdb (the embedded-mode peers), hnswlib, faiss-cpu, usearch (the
+#          vector-index peers)
 set -euo pipefail
 
 venv=${1:?usage: python-venv.sh VENV_DIR [test|bench]...}
@@ -16,7 +17,7 @@ nodeps=()
 for set in "$@"; do
     case $set in
         test) packages+=(pytest numpy toon-format); nodeps+=(sochdb==0.8.3) ;;
-        bench) packages+=(numpy rocksdict plyvel lmdb) ;;
+        bench) packages+=(numpy rocksdict plyvel lmdb hnswlib faiss-cpu usearch) ;;
         *) echo "python-venv: unknown package set '$set'" >&2; exit 2 ;;
     esac
 done
