@@ -81,7 +81,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
-        .target(name: "ToonDBVector"),
+        .target(name: "CToonDBPrefetch"),
+        .target(name: "ToonDBVector", dependencies: ["CToonDBPrefetch"]),
         .executableTarget(name: "toondb-bulk", dependencies: [
             "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ToonDBBulk"),

@@ -1,3 +1,4 @@
+import CToonDBPrefetch
 /// The HNSW algorithms (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
 /// search using Hierarchical Navigable Small World graphs", 2016/2018) over one snapshot of
 /// ``GraphStorage``.
@@ -68,8 +69,12 @@ struct GraphSearch {
             let c = candidates.pop()
             if results.count >= ef && c.distance > results.top.distance { break }
             let count = copyLinks(c.node, layer: layer, into: buffer)
+            // The neighbours' vectors are scattered through memory: ask for the next one while
+            // this one's distance is computed, so their cache misses overlap.
+            if count > 0 { toondb_prefetch(s.vector(Int(buffer[0])), s.stride * 4) }
             for i in 0..<count {
                 let n = buffer[i]
+                if i &+ 1 < count { toondb_prefetch(s.vector(Int(buffer[i &+ 1])), s.stride * 4) }
                 guard visited.insert(n) else { continue }
                 let d = s.distance(query, node: n)
                 if results.count < ef || d < results.top.distance {
