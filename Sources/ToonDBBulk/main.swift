@@ -168,25 +168,7 @@ struct Convert: ParsableCommand {
         guard toFormat == .rawF32 else { throw BulkError("--to-format \(toFormat.rawValue) is not supported; only raw_f32 is written") }
         let report = Report(json: json, quiet: quiet)
         let matrix = try VectorMatrix(path: input, format: fromFormat, dimension: dimension)
-        let fd = open(output + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BulkError("cannot create \(output).tmp: \(String(cString: strerror(errno)))") }
-        var remaining = matrix.rows * matrix.dimension * 4
-        var cursor = UnsafeRawPointer(matrix.elements)
-        while remaining > 0 {
-            let n = write(fd, cursor, min(remaining, 1 << 24))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(output + ".tmp")
-                throw BulkError("cannot write \(output): \(reason)")
-            }
-            remaining -= n
-            cursor += n
-        }
-        guard fsync(fd) == 0, close(fd) == 0, rename(output + ".tmp", output) == 0 else {
-            throw BulkError("cannot finish \(output): \(String(cString: strerror(errno)))")
-        }
+        try AtomicFile.write(to: output, contents: UnsafeRawBufferPointer(start: matrix.elements, count: matrix.rows * matrix.dimension * 4))
         report.say("wrote \(output): \(matrix.rows) × \(matrix.dimension) raw float32")
         report.emit([("vectors", "\(matrix.rows)"), ("dimension", "\(matrix.dimension)"), ("output", jsonString(output))])
     }

@@ -77,9 +77,10 @@ struct RequestExecutor: Sendable {
                 if let transaction { return try transaction.get(key) }
                 return try database.get(key)
             }
-            out.writeFrame(.value) { payload in
-                if form == .flagged { payload.writeInteger(UInt8(value == nil ? 0 : 1)) }
-                if let value { payload.writeBytes(value) }
+            if let value {
+                value.withUnsafeBytes { Self.writeValue($0, flagged: form == .flagged, into: &out) }
+            } else {
+                Self.writeValue(nil, flagged: form == .flagged, into: &out)
             }
 
         case .beginTransaction:
@@ -175,10 +176,7 @@ struct RequestExecutor: Sendable {
         do {
             try frame.payload.withUnsafeReadableBytes { raw in
                 try database.withValue(of: UnsafeRawBufferPointer(rebasing: raw[keyOffset...])) { value in
-                    out.writeFrame(.value) { payload in
-                        if flagged { payload.writeInteger(UInt8(value == nil ? 0 : 1)) }
-                        if let value { payload.writeBytes(value) }
-                    }
+                    Self.writeValue(value, flagged: flagged, into: &out)
                 }
             }
             tally.success += 1
@@ -188,6 +186,15 @@ struct RequestExecutor: Sendable {
             fail(WireError(.storage, "\(error)"), tally: &tally, into: &out)
         }
         return true
+    }
+
+    /// A GET's VALUE frame: ToonDB's bare value (empty when missing), or with `flagged` the
+    /// extension's `found u8` first.
+    static func writeValue(_ value: UnsafeRawBufferPointer?, flagged: Bool, into out: inout ByteBuffer) {
+        out.writeFrame(.value) { payload in
+            if flagged { payload.writeInteger(UInt8(value == nil ? 0 : 1)) }
+            if let value { payload.writeBytes(value) }
+        }
     }
 
     // MARK: Grouped writes

@@ -257,8 +257,8 @@ final class RequestHandler: ChannelDuplexHandler {
         busy = false
     }
 
-    /// Runs queued requests until one has to wait, then flushes, resumes reading if it was
-    /// held, and closes when closing and nothing is left.
+    /// Runs queued requests until one has to wait, then flushes (closing when closing and
+    /// nothing is left) and resumes reading if it was held.
     private func drain(context: ChannelHandlerContext) {
         while !busy, context.channel.isWritable, let frame = pending.popFirst() {
             process(frame, context: context)
@@ -270,21 +270,17 @@ final class RequestHandler: ChannelDuplexHandler {
             readHeld = false
             context.read()
         }
-        if closing && !busy && pending.isEmpty {
-            context.close(promise: nil)
-        }
     }
 
+    /// Hands the replies to the channel; when closing and nothing is left, closes.
     private func flushReplies(context: ChannelHandlerContext) {
-        guard out.readableBytes > 0 else {
-            if closing && !busy && pending.isEmpty { context.close(promise: nil) }
-            return
+        if out.readableBytes > 0 {
+            session.tally.bytesSent += out.readableBytes
+            stats.absorb(&session.tally)
+            let reply = out
+            out = context.channel.allocator.buffer(capacity: 512)
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         }
-        session.tally.bytesSent += out.readableBytes
-        stats.absorb(&session.tally)
-        let reply = out
-        out = context.channel.allocator.buffer(capacity: 512)
-        context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         if closing && !busy && pending.isEmpty { context.close(promise: nil) }
     }
 }

@@ -50,7 +50,7 @@ public final class ToonDBServer: Sendable {
         let stats = ServerStats()
         let executor = RequestExecutor(database: database, stats: stats, maxReplyPayload: configuration.maxFramePayload)
         let connections = ConnectionRegistry(maxClients: configuration.maxClients, stats: stats)
-        let batchers = WriteBatchers(database: database, pool: pool)
+        let batchers = WriteBatchers(database: database, pool: pool, commitsBlock: executor.commitsBlock)
         let idle = configuration.idleTimeoutMilliseconds > 0 ? TimeAmount.milliseconds(configuration.idleTimeoutMilliseconds) : nil
 
         let bootstrap = ServerBootstrap(group: group)

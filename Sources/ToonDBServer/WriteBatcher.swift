@@ -22,11 +22,11 @@ final class WriteBatcher: @unchecked Sendable {
     private var waiting: [(writes: Writes, done: (ArraySlice<Result<LSN, StorageError>>) -> Void)] = []
     private var scheduled = false
 
-    init(eventLoop: any EventLoop, database: Database, pool: NIOThreadPool) {
+    init(eventLoop: any EventLoop, database: Database, pool: NIOThreadPool, commitsBlock: Bool) {
         self.eventLoop = eventLoop
         self.database = database
         self.pool = pool
-        self.commitsBlock = database.options.syncMode == .full
+        self.commitsBlock = commitsBlock
     }
 
     /// Queues `writes`; `done` gets their results, in order, later in this loop iteration (or,
@@ -76,16 +76,18 @@ final class WriteBatchers: Sendable {
     private let batchers = NIOLockedValueBox<[ObjectIdentifier: WriteBatcher]>([:])
     private let database: Database
     private let pool: NIOThreadPool
+    private let commitsBlock: Bool
 
-    init(database: Database, pool: NIOThreadPool) {
+    init(database: Database, pool: NIOThreadPool, commitsBlock: Bool) {
         self.database = database
         self.pool = pool
+        self.commitsBlock = commitsBlock
     }
 
     func batcher(for eventLoop: any EventLoop) -> WriteBatcher {
         batchers.withLockedValue { batchers in
             if let batcher = batchers[ObjectIdentifier(eventLoop)] { return batcher }
-            let batcher = WriteBatcher(eventLoop: eventLoop, database: database, pool: pool)
+            let batcher = WriteBatcher(eventLoop: eventLoop, database: database, pool: pool, commitsBlock: commitsBlock)
             batchers[ObjectIdentifier(eventLoop)] = batcher
             return batcher
         }

@@ -89,11 +89,6 @@ func errnoDescription(_ code: Int32) -> String {
     "\(String(cString: strerror(code))) (errno \(code))"
 }
 
-/// `write(2)` (the name is taken by methods below).
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, bytes, count)
-}
-
 /// Buffered sequential writes to a file descriptor with a running CRC-32C of the current
 /// section.
 private struct IndexFileWriter {
@@ -152,16 +147,7 @@ private struct IndexFileWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(VectorIndexError) {
-        var done = 0
-        while done < bytes.count {
-            let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                throw VectorIndexError(.io, "\(path): write failed: \(errnoDescription(e))")
-            }
-            done += n
-        }
+        try AtomicFile.writeFully(fd, bytes, path: path)
     }
 }
 
@@ -180,52 +166,13 @@ extension HNSWIndex {
         #if _endian(big)
         throw VectorIndexError(.io, "\(path): index files are little-endian; big-endian hosts are not supported")
         #else
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw VectorIndexError(.io, "\(tmp): cannot create: \(errnoDescription(errno))")
-        }
-        do throws(VectorIndexError) {
+        try AtomicFile.write(to: path) { (fd, tmp) throws(VectorIndexError) in
             try withFrozenGraph { (s, count, tombstones, entry, top) throws(VectorIndexError) in
                 try writeContents(fd: fd, path: tmp, storage: s, count: count, tombstones: tombstones,
                                   entry: entry, top: top)
             }
-            guard fsync(fd) == 0 else {
-                throw VectorIndexError(.io, "\(tmp): fsync failed: \(errnoDescription(errno))")
-            }
-            let closed = close(fd)
-            guard closed == 0 else {
-                unlink(tmp)
-                throw VectorIndexError(.io, "\(tmp): close failed: \(errnoDescription(errno))")
-            }
-        } catch {
-            close(fd)
-            unlink(tmp)
-            throw error
         }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw VectorIndexError(.io, "\(tmp): rename to \(path) failed: \(errnoDescription(e))")
-        }
-        try Self.syncDirectory(of: path)
         #endif
-    }
-
-    /// fsyncs the directory holding `path`, so that the rename is durable.
-    private static func syncDirectory(of path: String) throws(VectorIndexError) {
-        var directory = "."
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        }
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else {
-            throw VectorIndexError(.io, "\(directory): cannot open directory to fsync it: \(errnoDescription(errno))")
-        }
-        defer { close(dfd) }
-        guard fsync(dfd) == 0 else {
-            throw VectorIndexError(.io, "\(directory): directory fsync failed: \(errnoDescription(errno))")
-        }
     }
 
     /// Writes header placeholder, sections and padding, then the real header at offset 0.
