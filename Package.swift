@@ -16,6 +16,7 @@
 //   ToonDBQuery                     QUERY: keys grouped into rows, rendered as TOON
 //   ToonDBServer (toondb-server)    the IPC server: SwiftNIO on a Unix domain socket
 //   ToonDBVector                    the HNSW vector index (distance kernels, graph, search)
+//   ToonDBCollections               vector collections: items as key-value records, a derived HNSW index
 //   ToonDBCLI (toondb)              the command-line tool
 import Foundation
 import PackageDescription
@@ -83,6 +84,7 @@ let package = Package(
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
         .target(name: "CToonDBPrefetch"),
         .target(name: "ToonDBVector", dependencies: ["CToonDBPrefetch"]),
+        .target(name: "ToonDBCollections", dependencies: ["ToonDBEngine", "ToonDBFormat", "ToonDBVector", "ToonDBTOON"]),
         .executableTarget(name: "toondb-bulk", dependencies: [
             "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ToonDBBulk"),
@@ -124,6 +126,7 @@ let package = Package(
         .testTarget(name: "ToonDBConfigTests", dependencies: ["ToonDBConfig"]),
         .testTarget(name: "ToonDBTOONTests", dependencies: ["ToonDBTOON"]),
         .testTarget(name: "ToonDBVectorTests", dependencies: ["ToonDBVector"]),
+        .testTarget(name: "ToonDBCollectionsTests", dependencies: ["ToonDBCollections", "ToonDBTestSupport"]),
         // Runs the built `toondb-bulk` binary as a user would.
         .testTarget(name: "ToonDBBulkTests", dependencies: ["toondb-bulk", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBProtocolTests", dependencies: ["ToonDBProtocol"]),

@@ -476,6 +476,15 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Checks one input vector of ``dimension`` floats.
     private func validate(_ v: UnsafePointer<Float>, what: String) throws(VectorIndexError) {
+        try Self.validate(v, dimension: dimension, metric: metric, what: what)
+    }
+
+    /// Checks that `dimension` floats at `v` can be indexed under `metric`: all finite and, for
+    /// cosine, not all zero. `what` names the vector in the error message.
+    ///
+    /// - Throws: ``VectorIndexError`` with `nonFiniteValue` or `zeroVector`.
+    public static func validate(_ v: UnsafePointer<Float>, dimension: Int, metric: VectorMetric,
+                                what: String) throws(VectorIndexError) {
         var sumSquares: Float = 0
         for i in 0..<dimension {
             guard v[i].isFinite else {

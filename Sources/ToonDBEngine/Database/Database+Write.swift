@@ -182,6 +182,7 @@ extension Database {
         for entry in accepted {
             memtable.insert(entry.batch, lsn: entry.lsn)
             conflicts.record(entry.batch, lsn: entry.lsn)
+            if !commitObservers.isEmpty { notifyObservers(entry.batch, lsn: entry.lsn) }
             entry.request.finish(.success(entry.lsn), slot: entry.slot)
         }
         lastAssignedLSN = lsn

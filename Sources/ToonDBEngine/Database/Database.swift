@@ -64,6 +64,8 @@ public final class Database: @unchecked Sendable {
     // Used only by the group-commit leader.
     var lastAssignedLSN: LSN
     var conflicts = ConflictTracker()
+    /// Changed only inside a commit barrier, read only by the leader.
+    var commitObservers: [ObserverRegistration] = []
 
     /// Opens (creating if allowed) the database in `path`.
     public static func open(path: String, options: DatabaseOptions = DatabaseOptions()) throws(StorageError) -> Database {

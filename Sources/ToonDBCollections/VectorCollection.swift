@@ -1,0 +1,340 @@
+import Synchronization
+import ToonDBEngine
+import ToonDBFormat
+import ToonDBTOON
+import ToonDBVector
+
+/// One search result: the item's id, its distance to the query (``VectorMetric`` semantics,
+/// smaller is closer) and its metadata as stored (JSON text; empty when it has none).
+public struct CollectionHit: Sendable, Equatable {
+    public var id: UInt64
+    public var distance: Float
+    public var metadata: [UInt8]
+
+    public init(id: UInt64, distance: Float, metadata: [UInt8]) {
+        self.id = id
+        self.distance = distance
+        self.metadata = metadata
+    }
+}
+
+/// A stored item: its vector as given (not normalised) and its metadata (JSON text or empty).
+public struct CollectionItem: Sendable, Equatable {
+    public var id: UInt64
+    public var vector: [Float]
+    public var metadata: [UInt8]
+}
+
+/// A collection's parameters and current size.
+public struct CollectionInfo: Sendable, Equatable {
+    public var name: String
+    public var settings: CollectionSettings
+    /// Items in the index (after catching up with every commit so far).
+    public var count: Int
+    /// Removed vectors still in the graph until the next rebuild.
+    public var tombstones: Int
+    /// Stored records the index skipped because they cannot be indexed (a wrong dimension or
+    /// a non-finite vector written through the raw key-value API).
+    public var unindexable: Int
+}
+
+/// A vector collection: items (id, vector, metadata) stored as ordinary key-value records under
+/// ``CollectionKeys``, and an HNSW index derived from them.
+///
+/// The records are the truth: they are written in transactions, logged, checkpointed and (later)
+/// replicated like any other key. The index is rebuilt from them when the collection is first
+/// opened, and kept current by a commit observer (``CollectionCatalog``) that queues every
+/// committed change to this collection's keys, whoever wrote it; the queue is applied before
+/// every search and after every insert. So a crash cannot leave the index disagreeing with the
+/// data, and a search sees every write committed before it started.
+///
+/// Obtain collections from a ``CollectionCatalog``. All methods are thread-safe.
+public final class VectorCollection: Sendable {
+    /// A committed change reported by the observer, not yet applied to the index.
+    struct Change {
+        var id: UInt64
+        /// The new record, or nil for a deletion.
+        var record: [UInt8]?
+    }
+
+    /// The derived index and what it skipped; guarded by `updater`.
+    struct IndexState {
+        var index: HNSWIndex
+        var unindexable: Set<UInt64> = []
+    }
+
+    public let name: String
+    public let settings: CollectionSettings
+    let database: Database
+
+    /// Committed changes in commit order, not yet applied (the observer appends, under the
+    /// catalog's lock).
+    private let changes = Mutex<[Change]>([])
+    /// Held while changes are applied or the index is rebuilt: one updater at a time, in order.
+    private let updater: Mutex<IndexState>
+    private let dropped = Atomic<Bool>(false)
+
+    /// Rebuild the graph when removed vectors exceed this share of the live ones.
+    static let tombstoneRebuildRatio = 0.25
+    static let tombstoneRebuildMinimum = 64
+    /// Apply a run of new vectors with a parallel build from this many on.
+    static let parallelApplyMinimum = 256
+
+    init(name: String, settings: CollectionSettings, database: Database) throws(CollectionError) {
+        self.name = name
+        self.settings = settings
+        self.database = database
+        do {
+            let index = try HNSWIndex(dimension: settings.dimension, metric: settings.metric, m: settings.m,
+                                      efConstruction: settings.efConstruction)
+            self.updater = Mutex(IndexState(index: index))
+        } catch {
+            throw CollectionError(error)
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Stores one item (replacing any item with this id) and returns the commit LSN.
+    ///
+    /// - Parameters:
+    ///   - vector: exactly ``CollectionSettings/dimension`` finite floats (not all zero under
+    ///     cosine).
+    ///   - metadata: a JSON object as UTF-8 text, or empty for none.
+    @discardableResult
+    public func insert(id: UInt64, vector: UnsafeBufferPointer<Float>, metadata: [UInt8] = []) throws(CollectionError) -> LSN {
+        try insert(ids: [id], vectors: vector, metadata: [metadata])
+    }
+
+    /// Stores `ids.count` items in one transaction (all or none) and returns its commit LSN.
+    /// `vectors` holds their vectors back to back; `metadata` is empty (no metadata for any) or
+    /// has one entry per item (each a JSON object or empty). A repeated id keeps its last item.
+    @discardableResult
+    public func insert(ids: [UInt64], vectors: UnsafeBufferPointer<Float>, metadata: [[UInt8]] = []) throws(CollectionError) -> LSN {
+        try checkLive()
+        let dimension = settings.dimension
+        guard vectors.count == ids.count * dimension else {
+            throw CollectionError(.wrongDimension, "\(vectors.count) floats for \(ids.count) vectors of dimension \(dimension) in collection \"\(name)\"")
+        }
+        guard metadata.isEmpty || metadata.count == ids.count else {
+            throw CollectionError(.invalidArgument, "\(metadata.count) metadata entries for \(ids.count) items")
+        }
+        var batch = WriteBatch()
+        for (i, id) in ids.enumerated() {
+            let vector = UnsafeBufferPointer(rebasing: vectors[(i * dimension)..<((i + 1) * dimension)])
+            do {
+                try HNSWIndex.validate(vector.baseAddress!, dimension: dimension, metric: settings.metric, what: "the vector of id \(id)")
+            } catch {
+                throw CollectionError(error)
+            }
+            let meta = metadata.isEmpty ? [] : metadata[i]
+            try validateMetadata(meta, id: id)
+            batch.put(CollectionKeys.item(name, id: id), CollectionRecord.encode(vector, metadata: meta))
+        }
+        let lsn = try storage { () throws(StorageError) in try database.write(batch) }
+        catchUp()
+        return lsn
+    }
+
+    /// Deletes the item with this id; returns whether it existed.
+    @discardableResult
+    public func delete(id: UInt64) throws(CollectionError) -> Bool {
+        try checkLive()
+        let key = CollectionKeys.item(name, id: id)
+        let existed = try storage { () throws(StorageError) in
+            let transaction = try database.beginTransaction()
+            let existed = try transaction.get(key) != nil
+            if existed {
+                try transaction.delete(key)
+                _ = try transaction.commit()
+            } else {
+                try transaction.abort()
+            }
+            return existed
+        }
+        catchUp()
+        return existed
+    }
+
+    /// The stored item with this id, or nil.
+    public func item(id: UInt64) throws(CollectionError) -> CollectionItem? {
+        try checkLive()
+        guard let record = try storage({ () throws(StorageError) in try database.get(CollectionKeys.item(name, id: id)) }) else {
+            return nil
+        }
+        guard let dimension = record.withUnsafeBytes({ CollectionRecord.dimension(of: $0) }) else {
+            throw CollectionError(.corruptRecord, "the record of id \(id) in collection \"\(name)\" is malformed")
+        }
+        return CollectionItem(id: id, vector: CollectionRecord.vector(of: record, dimension: dimension),
+                              metadata: record.withUnsafeBytes { CollectionRecord.metadata(of: $0, dimension: dimension) })
+    }
+
+    // MARK: - Searching
+
+    /// The (approximate) `k` nearest items to `query`, closest first, with their metadata.
+    ///
+    /// - Parameters:
+    ///   - efSearch: the beam width; nil uses the collection's default.
+    ///   - filter: only items whose metadata satisfies it are returned (they are still found
+    ///     through the others).
+    public func search(_ query: [Float], k: Int, efSearch: Int? = nil, filter: MetadataFilter? = nil) throws(CollectionError) -> [CollectionHit] {
+        try checkLive()
+        guard k >= 1 else { throw CollectionError(.invalidArgument, "k must be at least 1, got \(k)") }
+        let ef = efSearch ?? settings.efSearch
+        guard ef >= 1 else { throw CollectionError(.invalidArgument, "ef_search must be at least 1, got \(ef)") }
+        let index = catchUp()
+        let database = self.database
+        let name = self.name
+        var predicate: ((UInt64) -> Bool)?
+        if let filter {
+            var verdicts: [UInt64: Bool] = [:]
+            predicate = { id in
+                if let known = verdicts[id] { return known }
+                let key = CollectionKeys.item(name, id: id)
+                let verdict = (try? key.withUnsafeBytes { raw in
+                    try database.withValue(of: raw) { record -> Bool in
+                        guard let record, let dimension = CollectionRecord.dimension(of: record) else { return false }
+                        let metadata = CollectionRecord.metadata(of: record, dimension: dimension)
+                        return filter.matches(try? validateMetadata(metadata, id: id))
+                    }
+                }) ?? false
+                verdicts[id] = verdict
+                return verdict
+            }
+        }
+        let found: [(id: UInt64, distance: Float)]
+        do { found = try index.search(query, k: k, efSearch: ef, filter: predicate) } catch { throw CollectionError(error) }
+        let records = try storage { () throws(StorageError) in try database.getMany(found.map { CollectionKeys.item(name, id: $0.id) }) }
+        var hits: [CollectionHit] = []
+        hits.reserveCapacity(found.count)
+        for (hit, record) in zip(found, records) {
+            // Deleted since the index caught up: the data wins.
+            guard let record, let dimension = record.withUnsafeBytes({ CollectionRecord.dimension(of: $0) }) else { continue }
+            hits.append(CollectionHit(id: hit.id, distance: hit.distance,
+                                      metadata: record.withUnsafeBytes { CollectionRecord.metadata(of: $0, dimension: dimension) }))
+        }
+        return hits
+    }
+
+    /// Name, settings and counts, after catching up with every commit so far.
+    public func info() throws(CollectionError) -> CollectionInfo {
+        try checkLive()
+        _ = catchUp()
+        return updater.withLock { state in
+            CollectionInfo(name: name, settings: settings, count: state.index.count,
+                           tombstones: state.index.tombstoneCount, unindexable: state.unindexable.count)
+        }
+    }
+
+    /// The number of items, after catching up with every commit so far.
+    public func count() throws(CollectionError) -> Int { try info().count }
+
+    // MARK: - Keeping the index current
+
+    /// Queues a committed change (called by the catalog's commit observer, in LSN order).
+    func record(_ change: Change) {
+        changes.withLock { $0.append(change) }
+    }
+
+    /// Marks the collection dropped: later calls throw ``CollectionError/Code/collectionNotFound``.
+    func markDropped() {
+        dropped.store(true, ordering: .releasing)
+    }
+
+    func checkLive() throws(CollectionError) {
+        if dropped.load(ordering: .acquiring) {
+            throw CollectionError(.collectionNotFound, "collection \"\(name)\" was dropped")
+        }
+        try storage { () throws(StorageError) in try database.checkOpen() }
+    }
+
+    /// Applies every queued change to the index (waiting for an update in progress) and returns
+    /// the index to search.
+    @discardableResult
+    func catchUp() -> HNSWIndex {
+        updater.withLock { state in
+            let pending = changes.withLock { queue in
+                let taken = queue
+                queue.removeAll(keepingCapacity: true)
+                return taken
+            }
+            if !pending.isEmpty { apply(pending, to: &state) }
+            return state.index
+        }
+    }
+
+    /// Brings the index to the final state of `pending` for each id it touches: removes the old
+    /// vector, adds the new one (new vectors in one build, parallel when there are many).
+    private func apply(_ pending: [Change], to state: inout IndexState) {
+        var lastPosition: [UInt64: Int] = [:]
+        lastPosition.reserveCapacity(pending.count)
+        for (position, change) in pending.enumerated() { lastPosition[change.id] = position }
+        var ids: [UInt64] = []
+        var flat: [Float] = []
+        let index = state.index
+        for (position, change) in pending.enumerated() where lastPosition[change.id] == position {
+            if index.contains(id: change.id) { index.remove(id: change.id) }
+            state.unindexable.remove(change.id)
+            guard let record = change.record else { continue }
+            if record.withUnsafeBytes({ appendVector(of: $0, to: &flat) }) {
+                ids.append(change.id)
+            } else {
+                state.unindexable.insert(change.id)
+            }
+        }
+        addAll(ids: ids, flat: flat, to: &state)
+        let tombstones = index.tombstoneCount
+        if tombstones >= Self.tombstoneRebuildMinimum, Double(tombstones) > Self.tombstoneRebuildRatio * Double(index.count) {
+            state.index = index.compacted(threads: 0)
+        }
+    }
+
+    /// Appends the record's vector to `flat` when it can be indexed; false otherwise.
+    private func appendVector(of raw: UnsafeRawBufferPointer, to flat: inout [Float]) -> Bool {
+        let dimension = settings.dimension
+        guard CollectionRecord.dimension(of: raw) == dimension else { return false }
+        let start = flat.count
+        flat.append(contentsOf: repeatElement(0, count: dimension))
+        let valid = flat.withUnsafeMutableBufferPointer { buffer -> Bool in
+            let out = buffer.baseAddress! + start
+            CollectionRecord.copyVector(of: raw, dimension: dimension, to: out)
+            return (try? HNSWIndex.validate(out, dimension: dimension, metric: settings.metric, what: "")) != nil
+        }
+        if !valid { flat.removeLast(dimension) }
+        return valid
+    }
+
+    private func addAll(ids: [UInt64], flat: [Float], to state: inout IndexState) {
+        guard !ids.isEmpty else { return }
+        do {
+            try state.index.build(ids: ids, vectors: flat, count: ids.count,
+                                  threads: ids.count >= Self.parallelApplyMinimum ? 0 : 1)
+        } catch {
+            // Every vector was validated and every id removed first; this cannot happen.
+            preconditionFailure("applying validated vectors failed: \(error)")
+        }
+    }
+
+    // MARK: - Loading
+
+    /// Builds the index from the stored records (at the current snapshot, which includes every
+    /// commit before this collection was registered with the catalog's observer; later ones are
+    /// queued). Holds the updater, so searches wait for it.
+    func rebuildFromRecords() throws(CollectionError) {
+        try updater.withLock { (state) throws(CollectionError) in
+            var ids: [UInt64] = []
+            var flat: [Float] = []
+            let prefix = CollectionKeys.items(name)
+            let scan = try storage { () throws(StorageError) in try database.scan(prefix: prefix) }
+            try storage { () throws(StorageError) in
+                try scan.forEach { key, value in
+                    guard key.count == prefix.count + 8 else { return true }
+                    let id = key[prefix.count...].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                    if appendVector(of: value, to: &flat) { ids.append(id) } else { state.unindexable.insert(id) }
+                    return true
+                }
+            }
+            addAll(ids: ids, flat: flat, to: &state)
+        }
+    }
+}
