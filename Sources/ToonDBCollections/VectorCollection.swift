@@ -338,3 +338,47 @@ public final class VectorCollection: Sendable {
         }
     }
 }
+
+extension CollectionInfo {
+    /// The JSON object both the C ABI and the IPC server return for a collection's info:
+    /// `name, dimension, metric, m, ef_construction, ef_search, count, tombstones, unindexable`.
+    public var json: String {
+        JSON.object(CollectionSettings.jsonMembers(name: name, settings) + [
+            ("count", String(count)),
+            ("tombstones", String(tombstones)),
+            ("unindexable", String(unindexable)),
+        ])
+    }
+}
+
+extension CollectionSettings {
+    /// `name` and the settings as JSON members (for info and list replies).
+    public static func jsonMembers(name: String, _ settings: CollectionSettings) -> [(String, String)] {
+        [
+            ("name", JSON.string(name)),
+            ("dimension", String(settings.dimension)),
+            ("metric", JSON.string(settings.metric.rawValue)),
+            ("m", String(settings.m)),
+            ("ef_construction", String(settings.efConstruction)),
+            ("ef_search", String(settings.efSearch)),
+        ]
+    }
+}
+
+extension CollectionHit {
+    /// The binary hit list of the C ABI and IPC (docs/vector-collections.md): u32 count, then
+    /// per hit u64 id, f32 distance, u32 metadata length and the metadata JSON; little-endian.
+    public static func encode(_ hits: [CollectionHit]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(4 + hits.reduce(0) { $0 + 16 + $1.metadata.count })
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
+        append(UInt32(hits.count))
+        for hit in hits {
+            append(hit.id)
+            append(hit.distance.bitPattern)
+            append(UInt32(hit.metadata.count))
+            out.append(contentsOf: hit.metadata)
+        }
+        return out
+    }
+}

@@ -193,7 +193,7 @@ def last_error(default: type = DatabaseError) -> ToonDBError:
         return TransactionConflictError(message, code)
     if code == ErrorCode.TRANSACTION_CLOSED:
         return TransactionError(message, code)
-    return default(message, code)
+    return collection_error(message, code) or default(message, code)
 
 
 def take_bytes(pointer: "ctypes._Pointer[ctypes.c_uint8]", length: int) -> bytes:

@@ -17,6 +17,9 @@ __all__ = [
     "TransactionConflictError",
     "ConnectionError",
     "ProtocolError",
+    "CollectionError",
+    "CollectionNotFoundError",
+    "CollectionExistsError",
     "ErrorCode",
 ]
 
@@ -36,6 +39,14 @@ class ErrorCode:
     DISK_FULL = 10
     WRITES_STOPPED = 11
     INTERNAL = 12
+    # Vector collections (CollectionError.Code in ToonDBCollections).
+    COLLECTION_INVALID_ARGUMENT = 20
+    COLLECTION_NOT_FOUND = 21
+    COLLECTION_EXISTS = 22
+    WRONG_DIMENSION = 23
+    INVALID_VECTOR = 24
+    INVALID_METADATA = 25
+    CORRUPT_RECORD = 26
 
 
 class ToonDBError(Exception):
@@ -72,3 +83,27 @@ class ConnectionError(ToonDBError, builtins.ConnectionError):  # noqa: A001 - To
 
 class ProtocolError(ToonDBError):
     """The server sent something the client could not understand, or refused a frame."""
+
+
+class CollectionError(DatabaseError):
+    """A vector collection operation failed: a wrong dimension, an invalid vector (NaN, or all
+    zeros under cosine), metadata that is not a JSON object, a bad filter."""
+
+
+class CollectionNotFoundError(CollectionError):
+    """No collection has that name (or it was dropped)."""
+
+
+class CollectionExistsError(CollectionError):
+    """``create_collection`` with a name that is taken."""
+
+
+def collection_error(message: str, code: int) -> Optional[ToonDBError]:
+    """The exception for a collection error code (20-26), or None for any other code."""
+    if code == ErrorCode.COLLECTION_NOT_FOUND:
+        return CollectionNotFoundError(message, code)
+    if code == ErrorCode.COLLECTION_EXISTS:
+        return CollectionExistsError(message, code)
+    if 20 <= code <= 26:
+        return CollectionError(message, code)
+    return None
