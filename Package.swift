@@ -65,7 +65,7 @@ let package = Package(
         ]),
         .target(name: "CToonDBABI"),
         .target(name: "ToonDBEmbedded", dependencies: [
-            "CToonDBABI", "ToonDBEngine", "ToonDBIO",
+            "CToonDBABI", "ToonDBEngine", "ToonDBIO", "ToonDBCollections", "ToonDBVector",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Only the shared library links this target, so only it gets these flags: the Swift
@@ -89,7 +89,7 @@ let package = Package(
             "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ToonDBBulk"),
         .target(name: "ToonDBServer", dependencies: [
-            "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery",
+            "ToonDBEngine", "ToonDBConfig", "ToonDBProtocol", "ToonDBQuery", "ToonDBCollections",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "ToonDBBulkTests", dependencies: ["toondb-bulk", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBProtocolTests", dependencies: ["ToonDBProtocol"]),
         .testTarget(name: "ToonDBQueryTests", dependencies: ["ToonDBQuery", "ToonDBTOON", "ToonDBTestSupport"]),
-        .testTarget(name: "ToonDBServerTests", dependencies: ["ToonDBServer", "ToonDBProtocol", "ToonDBTestSupport"]),
+        .testTarget(name: "ToonDBServerTests", dependencies: ["ToonDBServer", "ToonDBProtocol", "ToonDBCollections", "ToonDBTestSupport"]),
         // Runs the built `toondb` binary as a user would.
         .testTarget(name: "ToonDBCLITests", dependencies: ["ToonDBCLI", "ToonDBTestSupport"]),
     ]

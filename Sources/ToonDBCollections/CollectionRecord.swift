@@ -9,12 +9,12 @@ import ToonDBVector
 ///     u32  dimension, little-endian
 ///     f32 × dimension, little-endian
 ///     metadata: a UTF-8 JSON object, or nothing
-enum CollectionRecord {
+public enum CollectionRecord {
     static let version: UInt8 = 1
     static let headerSize = 8
 
     /// Encodes a vector read from `vector` and its (already validated) metadata.
-    static func encode(_ vector: UnsafeBufferPointer<Float>, metadata: [UInt8]) -> [UInt8] {
+    public static func encode(_ vector: UnsafeBufferPointer<Float>, metadata: [UInt8]) -> [UInt8] {
         let dimension = vector.count
         var bytes = [UInt8](repeating: 0, count: headerSize + 4 * dimension + metadata.count)
         bytes.withUnsafeMutableBytes { raw in

@@ -23,6 +23,11 @@ public struct CollectionItem: Sendable, Equatable {
     public var id: UInt64
     public var vector: [Float]
     public var metadata: [UInt8]
+
+    /// The item in the stored record layout (``CollectionRecord``).
+    public var record: [UInt8] {
+        vector.withUnsafeBufferPointer { CollectionRecord.encode($0, metadata: metadata) }
+    }
 }
 
 /// A collection's parameters and current size.

@@ -1,4 +1,5 @@
 import Synchronization
+import ToonDBCollections
 import ToonDBEngine
 
 /// An open database as the C ABI sees it: the engine handle, the transactions begun through
@@ -7,6 +8,8 @@ final class DatabaseHandle: Sendable {
     let database: Database
     let indexPolicies: IndexPolicyStore
     private let transactions = Mutex(TransactionTable())
+    /// Created on the first collection call (it registers a commit observer).
+    private let catalog = Mutex<CollectionCatalog?>(nil)
 
     init(database: Database, indexPolicies: IndexPolicyStore) {
         self.database = database
@@ -64,6 +67,16 @@ final class DatabaseHandle: Sendable {
         guard let transaction = try transaction(id) else { throw .invalidArgument("transaction id 0 is not a transaction") }
         defer { transactions.withLock { $0.finish(id, .aborted) } }
         try transaction.abort()
+    }
+
+    /// The database's vector collections.
+    func collections() throws(CollectionError) -> CollectionCatalog {
+        try catalog.withLock { (catalog) throws(CollectionError) -> CollectionCatalog in
+            if let existing = catalog { return existing }
+            let created = try CollectionCatalog(database: database)
+            catalog = created
+            return created
+        }
     }
 
     /// Aborts every transaction still open (the database is closing).

@@ -1,4 +1,5 @@
 import CToonDBABI
+import ToonDBCollections
 import ToonDBEngine
 
 /// Shared plumbing of the exported functions: the handle tables and the error boundary.
@@ -40,5 +41,22 @@ enum Embedded {
             try body()
             return 0
         }
+    }
+
+    /// The error boundary of the collection functions: like ``call(_:_:)``, reporting the
+    /// collection error's code (or, for a storage failure, the engine's).
+    @inline(__always)
+    static func collectionCall<R>(_ failure: R, _ body: () throws(CollectionError) -> R) -> R {
+        do { return try body() } catch {
+            LastError.set(code: error.abiCode, message: error.message)
+            return failure
+        }
+    }
+
+    /// The catalog of an open database handle.
+    static func collections(_ handle: OpaquePointer?) throws(CollectionError) -> CollectionCatalog {
+        let open: DatabaseHandle
+        do { open = try database(handle) } catch { throw CollectionError(error) }
+        return try open.collections()
     }
 }

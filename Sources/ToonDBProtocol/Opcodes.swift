@@ -26,6 +26,15 @@ public enum RequestOpcode: UInt8, Sendable, CaseIterable {
     case scanStream = 0x16
     case writeBatch = 0x17
     case describeTable = 0x18
+    // Vector collections (docs/ipc-protocol.md, "Vector collections").
+    case collectionCreate = 0x19
+    case collectionDrop = 0x1A
+    case collectionList = 0x1B
+    case collectionInfo = 0x1C
+    case collectionInsert = 0x1D
+    case collectionDelete = 0x1E
+    case collectionGet = 0x1F
+    case collectionSearch = 0x20
 
     /// Extension opcodes carry a `txn_id` first (where they take one) and are ToonDB's own.
     public var isExtension: Bool { rawValue >= 0x10 }

@@ -18,6 +18,17 @@ public enum Request: Sendable, Equatable {
     case stats
     case ping
     case executeSQL(String)
+    /// COLLECTION_CREATE: a new vector collection.
+    case collectionCreate(CollectionSpec)
+    case collectionDrop(name: String)
+    case collectionList
+    case collectionInfo(name: String)
+    case collectionInsert(CollectionInsert)
+    /// COLLECTION_DELETE: the item `id` of collection `name`.
+    case collectionDelete(name: String, id: UInt64)
+    /// COLLECTION_GET: the stored record of item `id` of collection `name`.
+    case collectionGet(name: String, id: UInt64)
+    case collectionSearch(CollectionSearch)
 
     /// The opcode a request of this kind is sent with (the extended form when the request
     /// carries a transaction or needs the extended reply).
@@ -42,6 +53,14 @@ public enum Request: Sendable, Equatable {
         case .stats: .stats
         case .ping: .ping
         case .executeSQL: .executeSQL
+        case .collectionCreate: .collectionCreate
+        case .collectionDrop: .collectionDrop
+        case .collectionList: .collectionList
+        case .collectionInfo: .collectionInfo
+        case .collectionInsert: .collectionInsert
+        case .collectionDelete: .collectionDelete
+        case .collectionGet: .collectionGet
+        case .collectionSearch: .collectionSearch
         }
     }
 }
@@ -115,5 +134,104 @@ public struct TableSchema: Sendable, Equatable {
     public init(name: String, columns: [Column]) {
         self.name = name
         self.columns = columns
+    }
+}
+
+// MARK: - Vector collections
+
+/// A collection's distance metric as COLLECTION_CREATE carries it (`metric u8`).
+public enum CollectionMetric: UInt8, Sendable, CaseIterable {
+    /// 1 − cosine similarity.
+    case cosine = 0
+    /// The negated inner product.
+    case innerProduct = 1
+    /// Squared Euclidean distance.
+    case l2 = 2
+
+    /// The metric's name in collection descriptors and info (`ToonDBVector.VectorMetric`'s raw value).
+    public var name: String {
+        switch self {
+        case .cosine: "cosine"
+        case .innerProduct: "ip"
+        case .l2: "l2"
+        }
+    }
+}
+
+/// COLLECTION_CREATE's arguments: a name and the collection's fixed parameters (validated by
+/// the server, not by the wire format).
+public struct CollectionSpec: Sendable, Equatable {
+    public var name: String
+    /// Components per vector.
+    public var dimension: UInt32
+    public var metric: CollectionMetric
+    /// HNSW neighbours per node.
+    public var m: UInt32
+    /// HNSW beam width while inserting.
+    public var efConstruction: UInt32
+    /// The beam width of a search that does not name one.
+    public var efSearch: UInt32
+
+    public init(name: String, dimension: UInt32, metric: CollectionMetric = .cosine, m: UInt32 = 16,
+                efConstruction: UInt32 = 100, efSearch: UInt32 = 64) {
+        self.name = name
+        self.dimension = dimension
+        self.metric = metric
+        self.m = m
+        self.efConstruction = efConstruction
+        self.efSearch = efSearch
+    }
+}
+
+/// COLLECTION_INSERT's arguments: `ids.count` items stored in one transaction.
+public struct CollectionInsert: Sendable, Equatable {
+    public var name: String
+    /// Components per vector, as the client states it (the server checks it against the
+    /// collection's).
+    public var dimension: UInt32
+    public var ids: [UInt64]
+    /// `ids.count × dimension` floats, the items' vectors back to back.
+    public var vectors: [Float]
+    /// Empty: no item has metadata. Otherwise one entry per id: a JSON object as UTF-8, or
+    /// empty for none.
+    public var metadata: [[UInt8]]
+
+    public init(name: String, dimension: UInt32, ids: [UInt64], vectors: [Float], metadata: [[UInt8]] = []) {
+        self.name = name
+        self.dimension = dimension
+        self.ids = ids
+        self.vectors = vectors
+        self.metadata = metadata
+    }
+}
+
+/// COLLECTION_SEARCH's arguments.
+public struct CollectionSearch: Sendable, Equatable {
+    /// How the hits come back.
+    public enum Format: UInt8, Sendable, CaseIterable {
+        /// The binary hit list: `count u32, {id u64, distance f32, meta_len u32, meta}*`.
+        case hits = 0
+        /// A TOON document (UTF-8 text) with a `result` table of id, distance and metadata.
+        case toon = 1
+    }
+
+    public var name: String
+    /// Hits wanted (at least 1).
+    public var k: UInt32
+    /// The beam width; 0 uses the collection's default.
+    public var efSearch: UInt32
+    public var format: Format
+    /// A metadata filter as JSON text; empty for none.
+    public var filter: [UInt8]
+    /// The query vector (the collection's dimension).
+    public var query: [Float]
+
+    public init(name: String, k: UInt32, efSearch: UInt32 = 0, format: Format = .hits, filter: [UInt8] = [], query: [Float]) {
+        self.name = name
+        self.k = k
+        self.efSearch = efSearch
+        self.format = format
+        self.filter = filter
+        self.query = query
     }
 }

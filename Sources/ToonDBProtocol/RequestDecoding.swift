@@ -118,7 +118,75 @@ private struct PayloadReader {
                 }
             }
             return .writeBatch(transaction: txn, operations)
+        case .collectionCreate:
+            let name = try collectionName()
+            let dimension = try u32("dimension")
+            let rawMetric = try u8("metric")
+            guard let metric = CollectionMetric(rawValue: rawMetric) else {
+                throw WireError(.invalidArgument, "COLLECTION_CREATE: unknown metric \(rawMetric) (0 cosine, 1 ip, 2 l2)")
+            }
+            let m = try u32("m"), efConstruction = try u32("ef_construction"), efSearch = try u32("ef_search")
+            return .collectionCreate(CollectionSpec(name: name, dimension: dimension, metric: metric, m: m,
+                                                    efConstruction: efConstruction, efSearch: efSearch))
+        case .collectionDrop:
+            return .collectionDrop(name: try collectionName())
+        case .collectionList:
+            return .collectionList
+        case .collectionInfo:
+            return .collectionInfo(name: try collectionName())
+        case .collectionInsert:
+            return .collectionInsert(try collectionInsert())
+        case .collectionDelete:
+            let name = try collectionName()
+            return .collectionDelete(name: name, id: try u64("id"))
+        case .collectionGet:
+            let name = try collectionName()
+            return .collectionGet(name: name, id: try u64("id"))
+        case .collectionSearch:
+            let name = try collectionName()
+            let k = try u32("k"), efSearch = try u32("ef_search")
+            let rawFormat = try u8("format")
+            guard let format = CollectionSearch.Format(rawValue: rawFormat) else {
+                throw WireError(.invalidArgument, "COLLECTION_SEARCH: unknown format \(rawFormat) (0 = binary hits, 1 = TOON text)")
+            }
+            let filter = try bytes(length: u32("filter_len"), "filter")
+            let dimension = try u32("dimension")
+            let query = try floats(count: dimension, what: "the query")
+            return .collectionSearch(CollectionSearch(name: name, k: k, efSearch: efSearch, format: format, filter: filter, query: query))
         }
+    }
+
+    /// COLLECTION_INSERT: `name, count u32, dimension u32, has_metadata u8, ids u64 × count,
+    /// vectors f32 × count × dimension, [{meta_len u32, meta} × count]`.
+    mutating func collectionInsert() throws(WireError) -> CollectionInsert {
+        let name = try collectionName()
+        let count = try u32("count")
+        let dimension = try u32("dimension")
+        let hasMetadata = try u8("has_metadata")
+        guard hasMetadata <= 1 else {
+            throw WireError(.invalidArgument, "COLLECTION_INSERT: has_metadata = \(hasMetadata) (expected 0 or 1)")
+        }
+        // Bounds first: a hostile count reserves nothing.
+        guard UInt64(count) * 8 <= UInt64(buffer.readableBytes) else {
+            throw .malformed(opcode, "count = \(count) ids cannot fit in \(buffer.readableBytes) bytes")
+        }
+        let ids = try integers(count: Int(count))
+        let (floatCount, overflow) = UInt64(count).multipliedReportingOverflow(by: UInt64(dimension))
+        guard !overflow, floatCount <= UInt64(UInt32.max) else {
+            throw .malformed(opcode, "\(count) vectors of dimension \(dimension) cannot fit in a frame")
+        }
+        let vectors = try floats(count: UInt32(floatCount), what: "the vectors")
+        var metadata: [[UInt8]] = []
+        if hasMetadata == 1 {
+            guard UInt64(count) * 4 <= UInt64(buffer.readableBytes) else {
+                throw .malformed(opcode, "\(count) metadata entries cannot fit in \(buffer.readableBytes) bytes")
+            }
+            metadata.reserveCapacity(Int(count))
+            for index in 0..<Int(count) {
+                metadata.append(try bytes(length: u32("meta_len"), "metadata of item \(index + 1)"))
+            }
+        }
+        return CollectionInsert(name: name, dimension: dimension, ids: ids, vectors: vectors, metadata: metadata)
     }
 
     mutating func expectEnd() throws(WireError) {
@@ -162,6 +230,41 @@ private struct PayloadReader {
             throw WireError(.invalidArgument, "\(opcode.name): \(field) is not valid UTF-8")
         }
         return text
+    }
+
+    /// `name_len u16, name`: a collection name (the server checks its characters).
+    mutating func collectionName() throws(WireError) -> String {
+        try string(length: Int(u16("name_len")), "collection name")
+    }
+
+    /// `count` little-endian u64s.
+    mutating func integers(count: Int) throws(WireError) -> [UInt64] {
+        guard count * 8 <= buffer.readableBytes else {
+            throw .malformed(opcode, "\(count) ids need \(count * 8) bytes but only \(buffer.readableBytes) remain")
+        }
+        let values = buffer.withUnsafeReadableBytes { raw in
+            (0..<count).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        }
+        buffer.moveReaderIndex(forwardBy: count * 8)
+        return values
+    }
+
+    /// `count` little-endian f32s (the bound is checked before anything is allocated).
+    mutating func floats(count: UInt32, what: String) throws(WireError) -> [Float] {
+        let byteCount = UInt64(count) * 4
+        guard byteCount <= UInt64(buffer.readableBytes) else {
+            throw .malformed(opcode, "\(what) declare \(count) floats (\(byteCount) bytes) but only \(buffer.readableBytes) bytes remain")
+        }
+        let values = buffer.withUnsafeReadableBytes { raw in
+            [Float](unsafeUninitializedCapacity: Int(count)) { out, initialized in
+                for i in 0..<Int(count) {
+                    out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+                }
+                initialized = Int(count)
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: Int(byteCount))
+        return values
     }
 
     mutating func rest() -> [UInt8] {

@@ -68,6 +68,40 @@ extension Request {
             }
         case .executeSQL(let sql):
             payload.writeString(sql)
+        case .collectionCreate(let spec):
+            payload.writeShortString(spec.name)
+            payload.writeInteger(spec.dimension, endianness: .little)
+            payload.writeInteger(spec.metric.rawValue)
+            payload.writeInteger(spec.m, endianness: .little)
+            payload.writeInteger(spec.efConstruction, endianness: .little)
+            payload.writeInteger(spec.efSearch, endianness: .little)
+        case .collectionDrop(let name), .collectionInfo(let name):
+            payload.writeShortString(name)
+        case .collectionList:
+            break
+        case .collectionInsert(let insert):
+            payload.writeShortString(insert.name)
+            payload.writeInteger(UInt32(insert.ids.count), endianness: .little)
+            payload.writeInteger(insert.dimension, endianness: .little)
+            payload.writeInteger(UInt8(insert.metadata.isEmpty ? 0 : 1))
+            for id in insert.ids { payload.writeInteger(id, endianness: .little) }
+            payload.writeFloats(insert.vectors)
+            for entry in insert.metadata {
+                payload.writeInteger(UInt32(entry.count), endianness: .little)
+                payload.writeBytes(entry)
+            }
+        case .collectionDelete(let name, let id), .collectionGet(let name, let id):
+            payload.writeShortString(name)
+            payload.writeInteger(id, endianness: .little)
+        case .collectionSearch(let search):
+            payload.writeShortString(search.name)
+            payload.writeInteger(search.k, endianness: .little)
+            payload.writeInteger(search.efSearch, endianness: .little)
+            payload.writeInteger(search.format.rawValue)
+            payload.writeInteger(UInt32(search.filter.count), endianness: .little)
+            payload.writeBytes(search.filter)
+            payload.writeInteger(UInt32(search.query.count), endianness: .little)
+            payload.writeFloats(search.query)
         }
         return Frame(opcode: opcode.rawValue, payload: payload)
     }
@@ -77,6 +111,11 @@ extension ByteBuffer {
     mutating func writeShortString(_ text: String) {
         writeInteger(UInt16(text.utf8.count), endianness: .little)
         writeString(text)
+    }
+
+    /// Little-endian f32s, back to back.
+    mutating func writeFloats(_ values: [Float]) {
+        for value in values { writeInteger(value.bitPattern, endianness: .little) }
     }
 
     mutating func writePath(_ segments: [String]) {

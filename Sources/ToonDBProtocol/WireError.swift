@@ -21,6 +21,14 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case busy
         case shuttingDown = "shutting_down"
         case storage
+        // Vector collections (ToonDBCollections' CollectionError codes 21-26; its code 20 is
+        // `invalid_argument` and its storage failures use the engine's mapping).
+        case collectionNotFound = "collection_not_found"
+        case collectionExists = "collection_exists"
+        case wrongDimension = "wrong_dimension"
+        case invalidVector = "invalid_vector"
+        case invalidMetadata = "invalid_metadata"
+        case corruptRecord = "corrupt_record"
     }
 
     public var code: Code
@@ -79,6 +87,14 @@ extension RequestOpcode {
         case .scanStream: "SCAN_STREAM"
         case .writeBatch: "WRITE_BATCH"
         case .describeTable: "DESCRIBE_TABLE"
+        case .collectionCreate: "COLLECTION_CREATE"
+        case .collectionDrop: "COLLECTION_DROP"
+        case .collectionList: "COLLECTION_LIST"
+        case .collectionInfo: "COLLECTION_INFO"
+        case .collectionInsert: "COLLECTION_INSERT"
+        case .collectionDelete: "COLLECTION_DELETE"
+        case .collectionGet: "COLLECTION_GET"
+        case .collectionSearch: "COLLECTION_SEARCH"
         }
     }
 }

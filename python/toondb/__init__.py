@@ -12,10 +12,14 @@ Embedded mode runs the engine inside this process::
             print(key, value)
 """
 
+from ._collection import Collection, SearchResult
 from .database import Database, Transaction
 from .ipc import IpcClient, IpcTransaction
 from .query import Query
 from .errors import (
+    CollectionError,
+    CollectionExistsError,
+    CollectionNotFoundError,
     ConnectionError,
     DatabaseError,
     ErrorCode,
@@ -33,12 +37,17 @@ __all__ = [
     "IpcClient",
     "IpcTransaction",
     "Query",
+    "Collection",
+    "SearchResult",
     "ToonDBError",
     "DatabaseError",
     "TransactionError",
     "TransactionConflictError",
     "ConnectionError",
     "ProtocolError",
+    "CollectionError",
+    "CollectionNotFoundError",
+    "CollectionExistsError",
     "ErrorCode",
     "__version__",
 ]

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import DatabaseError, ErrorCode, ToonDBError, TransactionConflictError, TransactionError
+from .errors import DatabaseError, ErrorCode, ToonDBError, TransactionConflictError, TransactionError, collection_error
 
 LIBRARY_NAME = "libtoondb_storage.so"
 
@@ -131,6 +131,15 @@ def _declare(lib: ctypes.CDLL) -> None:
         "toondb_stats_json": (i32, [vp, c_uint8_pp, c_size_p]),
         "toondb_set_table_index_policy": (i32, [vp, cp, u8]),
         "toondb_get_table_index_policy": (u8, [vp, cp]),
+        "toondb_collection_create": (i32, [vp, cp, ctypes.c_uint32, cp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "toondb_collection_drop": (i32, [vp, cp]),
+        "toondb_collection_list": (i32, [vp, c_uint8_pp, c_size_p]),
+        "toondb_collection_info": (i32, [vp, cp, c_uint8_pp, c_size_p]),
+        "toondb_collection_insert": (i64, [vp, cp, cp, sz, cp, sz, cp, sz]),
+        "toondb_collection_delete": (i32, [vp, cp, u64]),
+        "toondb_collection_get": (i32, [vp, cp, u64, c_uint8_pp, c_size_p]),
+        "toondb_collection_search": (i32, [vp, cp, cp, sz, ctypes.c_uint32, ctypes.c_uint32, cp, sz, ctypes.c_uint32,
+                                           c_uint8_pp, c_size_p]),
         "toondb_free_bytes": (None, [c_uint8_p, sz]),
         "toondb_last_error": (cp, []),
         "toondb_last_error_code": (i32, []),

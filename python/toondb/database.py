@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from . import _native
 from ._native import NO_TXN, C_ByteSlice, C_TxnHandle, c_uint8_p
+from ._collection import Collection, CollectionTransport, check_create_arguments
 from ._transaction import TransactionContext
 from .errors import DatabaseError, TransactionError
 
@@ -253,7 +254,7 @@ class _Reads:
         return b"".join(parts)
 
 
-class Database(_Reads):
+class Database(_Reads, CollectionTransport):
     """An embedded ToonDB database.
 
     Open one with :meth:`open`; use it from any number of threads; close it (or use it as a
@@ -383,6 +384,94 @@ class Database(_Reads):
             raise _native.last_error()
         result: Dict[str, Any] = json.loads(_native.take_bytes(out, length.value))
         return result
+
+    # MARK: vector collections
+
+    def create_collection(self, name: str, dimension: int, metric: str = "cosine", m: int = 16,
+                          ef_construction: int = 100, ef_search: int = 64) -> Collection:
+        """Creates a vector collection and returns it.
+
+        Args:
+            name: 1-128 characters of letters, digits, ``_``, ``-`` and ``.``.
+            dimension: components per vector.
+            metric: ``"cosine"``, ``"ip"`` (inner product) or ``"l2"`` (squared Euclidean).
+            m, ef_construction: HNSW graph parameters (neighbours per node, build beam width).
+            ef_search: the default search beam width.
+
+        Raises:
+            CollectionExistsError: the name is taken.
+        """
+        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search)
+        if self._lib.toondb_collection_create(self._call_handle(), _path(name), dimension, metric.encode(), m,
+                                              ef_construction, ef_search) != 0:
+            raise _native.last_error()
+        return self.collection(name)
+
+    def collection(self, name: str) -> Collection:
+        """The collection of this name (its index is built from the stored items on first use).
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+        """
+        return Collection(self, self._collection_info(name))
+
+    def drop_collection(self, name: str) -> None:
+        """Deletes a collection and all its items.
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+        """
+        if self._lib.toondb_collection_drop(self._call_handle(), _path(name)) != 0:
+            raise _native.last_error()
+
+    def list_collections(self) -> List[Dict[str, Any]]:
+        """Every collection's name and settings, in name order."""
+        return self._json_call(self._lib.toondb_collection_list, self._call_handle())
+
+    def _json_call(self, function: Any, *args: Any) -> Any:
+        out = c_uint8_p()
+        length = ctypes.c_size_t()
+        if function(*args, ctypes.byref(out), ctypes.byref(length)) != 0:
+            raise _native.last_error()
+        return json.loads(_native.take_bytes(out, length.value))
+
+    def _collection_info(self, name: str) -> Dict[str, Any]:
+        result: Dict[str, Any] = self._json_call(self._lib.toondb_collection_info, self._call_handle(), _path(name))
+        return result
+
+    def _collection_insert(self, name: str, ids: bytes, count: int, vectors: bytes, dimension: int,
+                           metadata: List[bytes]) -> int:
+        packed = b"".join(struct.pack("<I", len(m)) + m for m in metadata) if any(metadata) else b""
+        lsn = self._lib.toondb_collection_insert(self._call_handle(), _path(name), ids, count, vectors, dimension,
+                                                 packed, len(packed))
+        if lsn < 0:
+            raise _native.last_error()
+        return int(lsn)
+
+    def _collection_delete(self, name: str, id: int) -> bool:
+        status = self._lib.toondb_collection_delete(self._call_handle(), _path(name), id)
+        if status < 0:
+            raise _native.last_error()
+        return status == 0
+
+    def _collection_get(self, name: str, id: int) -> Optional[bytes]:
+        out = c_uint8_p()
+        length = ctypes.c_size_t()
+        status = self._lib.toondb_collection_get(self._call_handle(), _path(name), id, ctypes.byref(out),
+                                                 ctypes.byref(length))
+        if status < 0:
+            raise _native.last_error()
+        return _native.take_bytes(out, length.value) if status == 0 else None
+
+    def _collection_search(self, name: str, query: bytes, dimension: int, k: int, ef_search: int,
+                           filter: bytes, toon: bool) -> bytes:
+        out = c_uint8_p()
+        length = ctypes.c_size_t()
+        if self._lib.toondb_collection_search(self._call_handle(), _path(name), query, dimension, k, ef_search,
+                                              filter, len(filter), 1 if toon else 0, ctypes.byref(out),
+                                              ctypes.byref(length)) != 0:
+            raise _native.last_error()
+        return _native.take_bytes(out, length.value)
 
     def set_table_index_policy(self, table: str, policy: Union[int, str]) -> None:
         """Records ToonDB's per-table index policy (``"write_optimized"``, ``"balanced"``,

@@ -164,6 +164,27 @@ int toondb_get_many(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *keys, si
                     uint8_t **out, size_t *out_len);
 int64_t toondb_delete_many(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *keys, size_t keys_len);
 
+/* Vector collections (docs/vector-collections.md). Errors: -1 with toondb_last_error_code()
+ * 20-26 (invalid argument, not found, exists, wrong dimension, invalid vector, invalid
+ * metadata, corrupt record) or an engine code. metric: "cosine", "ip" or "l2". Insert metadata:
+ * empty for none, else count entries of {len u32 LE, JSON object}. Search format 0 returns
+ * {count u32, {id u64, distance f32, metadata_len u32, metadata JSON}*count} (little-endian),
+ * format 1 TOON text; ef_search 0 = the collection's default; an empty filter is none. */
+int toondb_collection_create(ToonDBDatabase *db, const char *name, uint32_t dimension, const char *metric,
+                             uint32_t m, uint32_t ef_construction, uint32_t ef_search);
+int toondb_collection_drop(ToonDBDatabase *db, const char *name);
+int toondb_collection_list(ToonDBDatabase *db, uint8_t **out, size_t *out_len);  /* JSON array */
+int toondb_collection_info(ToonDBDatabase *db, const char *name, uint8_t **out, size_t *out_len);  /* JSON */
+int64_t toondb_collection_insert(ToonDBDatabase *db, const char *name, const uint64_t *ids, size_t count,
+                                 const float *vectors, size_t dimension, const uint8_t *metadata,
+                                 size_t metadata_len);  /* the commit LSN */
+int toondb_collection_delete(ToonDBDatabase *db, const char *name, uint64_t id);  /* 0, or 1 missing */
+int toondb_collection_get(ToonDBDatabase *db, const char *name, uint64_t id, uint8_t **out,
+                          size_t *out_len);  /* 0 with the item record, or 1 missing */
+int toondb_collection_search(ToonDBDatabase *db, const char *name, const float *query, size_t dimension,
+                             uint32_t k, uint32_t ef_search, const uint8_t *filter, size_t filter_len,
+                             uint32_t format, uint8_t **out, size_t *out_len);
+
 /* Maintenance and introspection. */
 uint64_t toondb_checkpoint(ToonDBDatabase *db);  /* the checkpoint LSN; 0 on error */
 /* ToonDB extension: the same, with errors told apart from LSN 0 (an empty database). */
