@@ -3,6 +3,7 @@
 //
 // Layers, bottom to top (a write travels up this list):
 //   CToonDBChecksum, CToonDBURing  C shims (CRC32C with SSE4.2, an opaque liburing handle)
+//   CToonDBVectorKernels            C distance kernels (AVX-512 / AVX2+FMA / baseline, chosen at load) and prefetch
 //   ToonDBIO                        files and the I/O backends (io_uring, POSIX) behind one protocol
 //   ToonDBFormat                    encodings shared by every on-disk format, StorageError
 //   ToonDBWAL                       write-ahead log segments: records, writer, reader, recovery
@@ -82,8 +83,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
-        .target(name: "CToonDBPrefetch"),
-        .target(name: "ToonDBVector", dependencies: ["CToonDBPrefetch"]),
+        .target(name: "CToonDBVectorKernels"),
+        .target(name: "ToonDBVector", dependencies: ["CToonDBVectorKernels"]),
         .target(name: "ToonDBCollections", dependencies: ["ToonDBEngine", "ToonDBFormat", "ToonDBVector", "ToonDBTOON"]),
         .executableTarget(name: "toondb-bulk", dependencies: [
             "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),
