@@ -1,6 +1,15 @@
+import CToonDBVectorKernels
+
 /// Distance kernels over `Float` vectors of any dimension.
 ///
-/// Each kernel runs a `SIMD16<Float>` body with two independent accumulators (32 floats per
+/// ``dot(_:_:count:)`` and ``squaredL2(_:_:count:)`` call the C kernels of
+/// CToonDBVectorKernels, built for AVX-512, AVX2+FMA and a baseline and chosen when the binary
+/// loads from what the CPU supports (``kernels``): Swift can only raise the target CPU for a
+/// whole module, which would make the binary fault on older CPUs, while the widest units gave
+/// 1.2–1.5× the search rate of the baseline build (BENCHMARKS.md).
+///
+/// ``simdDot(_:_:count:)`` and ``simdSquaredL2(_:_:count:)`` are the portable Swift kernels
+/// (the tests check the C kernels against them). Each runs a `SIMD16<Float>` body with two independent accumulators (32 floats per
 /// step, so the two dependency chains overlap), then at most one more 16-wide step, then a
 /// scalar tail for the last `count % 16` elements. Products are accumulated as `acc += a * b`,
 /// never with `addingProduct`/`fma`: without an FMA-capable target CPU those become a per-lane
@@ -11,11 +20,27 @@
 /// - ``VectorMetric/innerProduct``: `−a·b`;
 /// - ``VectorMetric/l2``: the squared Euclidean distance `Σ (aᵢ − bᵢ)²`.
 public enum VectorDistance {
-    /// The inner product `Σ aᵢ·bᵢ` of two vectors of `count` floats.
+    /// Which C kernels are in use: `avx512`, `avx2` or `baseline`.
+    public static var kernels: String { String(cString: toondb_vector_kernels()) }
+
+    /// The inner product `Σ aᵢ·bᵢ` of two vectors of `count` floats (the dispatched C kernel).
+    /// The pointers need no particular alignment.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        toondb_dot(a, b, count)
+    }
+
+    /// The squared Euclidean distance of two vectors of `count` floats (the dispatched C kernel).
+    @inline(__always)
+    public static func squaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        toondb_squared_l2(a, b, count)
+    }
+
+    /// The inner product `Σ aᵢ·bᵢ` of two vectors of `count` floats, in portable Swift.
     ///
     /// The pointers need no particular alignment.
     @inlinable
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    public static func simdDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         let ra = UnsafeRawPointer(a)
         let rb = UnsafeRawPointer(b)
         var acc0 = SIMD16<Float>()
@@ -46,11 +71,12 @@ public enum VectorDistance {
         return sum
     }
 
-    /// The squared Euclidean distance `Σ (aᵢ − bᵢ)²` of two vectors of `count` floats.
+    /// The squared Euclidean distance `Σ (aᵢ − bᵢ)²` of two vectors of `count` floats, in
+    /// portable Swift.
     ///
     /// The pointers need no particular alignment.
     @inlinable
-    public static func squaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    public static func simdSquaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         let ra = UnsafeRawPointer(a)
         let rb = UnsafeRawPointer(b)
         var acc0 = SIMD16<Float>()

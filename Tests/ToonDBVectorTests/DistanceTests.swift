@@ -32,6 +32,27 @@ import ToonDBVector
         }
     }
 
+    /// The dispatched C kernels (whichever this CPU selects) and the portable Swift ones agree
+    /// with each other and with a Double reference, tails included.
+    @Test(arguments: dimensions + [0, 7, 8, 9, 48, 63, 65])
+    func dispatchedAndPortableKernelsAgree(dimension: Int) {
+        #expect(["avx512", "avx2", "baseline"].contains(VectorDistance.kernels))
+        var rng = TestRandom(UInt64(dimension) &+ 100)
+        let a = rng.vector(max(dimension, 1)), b = rng.vector(max(dimension, 1))
+        let tolerance = 1e-5 * Double(dimension) + 1e-6
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                let x = pa.baseAddress!, y = pb.baseAddress!
+                let dots = [VectorDistance.dot(x, y, count: dimension), VectorDistance.simdDot(x, y, count: dimension)]
+                let l2s = [VectorDistance.squaredL2(x, y, count: dimension), VectorDistance.simdSquaredL2(x, y, count: dimension)]
+                let refDot = -reference(.innerProduct, Array(a.prefix(dimension)), Array(b.prefix(dimension)))
+                let refL2 = reference(.l2, Array(a.prefix(dimension)), Array(b.prefix(dimension)))
+                for d in dots { #expect(abs(Double(d) - refDot) <= tolerance) }
+                for d in l2s { #expect(abs(Double(d) - refL2) <= tolerance) }
+            }
+        }
+    }
+
     @Test(arguments: [1, 17, 384])
     func pointerKernelsAcceptUnalignedInput(dimension: Int) {
         var rng = TestRandom(7)
