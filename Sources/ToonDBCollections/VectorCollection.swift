@@ -82,6 +82,8 @@ public final class VectorCollection: Sendable {
     /// Rebuild the graph when removed vectors exceed this share of the live ones.
     static let tombstoneRebuildRatio = 0.25
     static let tombstoneRebuildMinimum = 64
+    /// The largest k or ef_search a search accepts.
+    public static let maxBeam = 100_000
     /// Apply a run of new vectors with a parallel build from this many on.
     static let parallelApplyMinimum = 256
 
@@ -184,9 +186,14 @@ public final class VectorCollection: Sendable {
     ///     through the others).
     public func search(_ query: [Float], k: Int, efSearch: Int? = nil, filter: MetadataFilter? = nil) throws(CollectionError) -> [CollectionHit] {
         try checkLive()
-        guard k >= 1 else { throw CollectionError(.invalidArgument, "k must be at least 1, got \(k)") }
+        // The search reserves memory in proportion to max(k, ef): bound both.
+        guard (1...Self.maxBeam).contains(k) else {
+            throw CollectionError(.invalidArgument, "k must be in 1...\(Self.maxBeam), got \(k)")
+        }
         let ef = efSearch ?? settings.efSearch
-        guard ef >= 1 else { throw CollectionError(.invalidArgument, "ef_search must be at least 1, got \(ef)") }
+        guard (1...Self.maxBeam).contains(ef) else {
+            throw CollectionError(.invalidArgument, "ef_search must be in 1...\(Self.maxBeam), got \(ef)")
+        }
         let index = catchUp()
         let database = self.database
         let name = self.name

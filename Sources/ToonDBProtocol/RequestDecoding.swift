@@ -253,7 +253,7 @@ private struct PayloadReader {
     mutating func floats(count: UInt32, what: String) throws(WireError) -> [Float] {
         let byteCount = UInt64(count) * 4
         guard byteCount <= UInt64(buffer.readableBytes) else {
-            throw .malformed(opcode, "\(what) declare \(count) floats (\(byteCount) bytes) but only \(buffer.readableBytes) bytes remain")
+            throw .malformed(opcode, "\(what): \(count) floats need \(byteCount) bytes but only \(buffer.readableBytes) remain")
         }
         let values = buffer.withUnsafeReadableBytes { raw in
             [Float](unsafeUninitializedCapacity: Int(count)) { out, initialized in

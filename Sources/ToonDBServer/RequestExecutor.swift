@@ -1,4 +1,5 @@
 import NIOCore
+import ToonDBCollections
 import ToonDBEngine
 import ToonDBFormat
 import ToonDBProtocol
@@ -18,13 +19,16 @@ enum Outcome {
 /// state: that is the ``ConnectionSession`` passed in).
 struct RequestExecutor: Sendable {
     let database: Database
+    /// The database's vector collections (COLLECTION_* requests).
+    let collections: CollectionCatalog
     let stats: ServerStats
     let maxReplyPayload: Int
     /// Commits wait for an fsync (sync mode `full`): run them off the event loop.
     let commitsBlock: Bool
 
-    init(database: Database, stats: ServerStats, maxReplyPayload: Int) {
+    init(database: Database, collections: CollectionCatalog, stats: ServerStats, maxReplyPayload: Int) {
         self.database = database
+        self.collections = collections
         self.stats = stats
         self.maxReplyPayload = maxReplyPayload
         self.commitsBlock = database.options.syncMode == .full
@@ -51,7 +55,7 @@ struct RequestExecutor: Sendable {
     }
 
     /// Wraps work that writes one reply, counting its success or failure.
-    private func deferred(_ work: @escaping @Sendable (inout ByteBuffer) throws(WireError) -> Void) -> Outcome {
+    func deferred(_ work: @escaping @Sendable (inout ByteBuffer) throws(WireError) -> Void) -> Outcome {
         let stats = self.stats
         return .deferred { out in
             do throws(WireError) {
@@ -152,6 +156,14 @@ struct RequestExecutor: Sendable {
 
         case .executeSQL:
             throw WireError(.notImplemented, "EXECUTE_SQL is not implemented: ToonDB has no SQL engine; use QUERY (0x07) or the key-value operations")
+
+        case .collectionCreate, .collectionDrop, .collectionList, .collectionInfo, .collectionInsert,
+             .collectionDelete, .collectionGet, .collectionSearch:
+            // CPU work (HNSW inserts and searches, index builds): off the event loop.
+            let catalog = collections, limit = maxReplyPayload
+            return deferred { out throws(WireError) in
+                try CollectionRequests.run(request, catalog: catalog, maxReplyPayload: limit, into: &out)
+            }
         }
         return .done
     }

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ToonDBCollections
 import ToonDBEngine
 import ToonDBProtocol
 
@@ -17,7 +18,9 @@ import Glibc
 /// ...
 /// server.shutdown()   // stop accepting, answer what was received, close connections, remove the socket
 /// ```
-/// The server does not close the database: its owner does, after ``shutdown()``.
+/// The server does not close the database: its owner does, after ``shutdown()``. The server keeps
+/// the database's vector collections (one ``CollectionCatalog``, created at start) for the
+/// COLLECTION_* requests.
 public final class ToonDBServer: Sendable {
     public let configuration: ServerConfiguration
     private let group: MultiThreadedEventLoopGroup
@@ -42,13 +45,19 @@ public final class ToonDBServer: Sendable {
                              logger: Logger = Logger(label: "toondb.server")) throws(ServerError) -> ToonDBServer {
         try database.checkOpenForServer()
         try SocketFile.prepare(configuration.socketPath)
+        let catalog: CollectionCatalog
+        do {
+            catalog = try CollectionCatalog(database: database)
+        } catch {
+            throw ServerError(.storage, "cannot open the vector collections: \(error.message)")
+        }
 
         let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : ServerConfiguration.defaultEventLoopThreads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let pool = NIOThreadPool(numberOfThreads: max(1, configuration.blockingThreads))
         pool.start()
         let stats = ServerStats()
-        let executor = RequestExecutor(database: database, stats: stats, maxReplyPayload: configuration.maxFramePayload)
+        let executor = RequestExecutor(database: database, collections: catalog, stats: stats, maxReplyPayload: configuration.maxFramePayload)
         let connections = ConnectionRegistry(maxClients: configuration.maxClients, stats: stats)
         let batchers = WriteBatchers(database: database, pool: pool, commitsBlock: executor.commitsBlock)
         let idle = configuration.idleTimeoutMilliseconds > 0 ? TimeAmount.milliseconds(configuration.idleTimeoutMilliseconds) : nil

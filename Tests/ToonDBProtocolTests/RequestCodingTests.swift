@@ -44,6 +44,19 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
         .writeBatch(transaction: 1, []),
         .checkpoint, .stats, .ping,
         .executeSQL("SELECT 1"),
+        .collectionCreate(CollectionSpec(name: "docs", dimension: 768, metric: .innerProduct, m: 32, efConstruction: 200, efSearch: 50)),
+        .collectionCreate(CollectionSpec(name: "", dimension: 0, metric: .l2, m: 0, efConstruction: 0, efSearch: UInt32.max)),
+        .collectionDrop(name: "docs"),
+        .collectionList,
+        .collectionInfo(name: "ünï"),
+        .collectionInsert(CollectionInsert(name: "docs", dimension: 2, ids: [1, UInt64.max], vectors: [0.5, -1, .infinity, 3e-38])),
+        .collectionInsert(CollectionInsert(name: "docs", dimension: 3, ids: [7], vectors: [1, 2, 3], metadata: [Array(#"{"a":1}"#.utf8)])),
+        .collectionInsert(CollectionInsert(name: "docs", dimension: 1, ids: [1, 2], vectors: [1, 2], metadata: [[], Array("{}".utf8)])),
+        .collectionInsert(CollectionInsert(name: "docs", dimension: 4, ids: [], vectors: [])),
+        .collectionDelete(name: "docs", id: 0),
+        .collectionGet(name: "docs", id: UInt64.max),
+        .collectionSearch(CollectionSearch(name: "docs", k: 10, query: [1, 0, -0.25])),
+        .collectionSearch(CollectionSearch(name: "docs", k: 3, efSearch: 128, format: .toon, filter: Array(#"{"lang":"en"}"#.utf8), query: [])),
     ]
 
     @Test(arguments: everyKind)
@@ -76,6 +89,85 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
     @Test func unknownOpcode() {
         #expect(throws: WireError(.unknownOpcode, "unknown opcode 0x7F")) { try decode(0x7F, []) }
         #expect(throws: WireError(.unknownOpcode, "unknown opcode 0x00")) { try decode(0x00, []) }
+        #expect(throws: WireError(.unknownOpcode, "unknown opcode 0x21")) { try decode(0x21, []) }
+    }
+
+    // The collection layouts, byte for byte (docs/ipc-protocol.md, "Vector collections").
+    @Test func collectionLayouts() {
+        let create = Request.collectionCreate(CollectionSpec(name: "ab", dimension: 3, metric: .l2, m: 16, efConstruction: 100, efSearch: 64)).encode()
+        #expect(bytes(create) == [0x19] + le32(21) + le16(2) + Array("ab".utf8) + le32(3) + [2] + le32(16) + le32(100) + le32(64))
+        #expect(bytes(Request.collectionDrop(name: "ab").encode()) == [0x1A] + le32(4) + le16(2) + Array("ab".utf8))
+        #expect(bytes(Request.collectionList.encode()) == [0x1B] + le32(0))
+        #expect(bytes(Request.collectionInfo(name: "c").encode()) == [0x1C] + le32(3) + le16(1) + [0x63])
+        let insert = Request.collectionInsert(CollectionInsert(name: "c", dimension: 2, ids: [5, 6], vectors: [1, -2, 0.5, 0],
+                                                               metadata: [Array("{}".utf8), []])).encode()
+        let floats = [Float(1), -2, 0.5, 0].flatMap { le32($0.bitPattern) }
+        #expect(bytes(insert) == [0x1D] + le32(54) + le16(1) + [0x63] + le32(2) + le32(2) + [1] + le64(5) + le64(6) + floats
+                + le32(2) + Array("{}".utf8) + le32(0))
+        let bare = Request.collectionInsert(CollectionInsert(name: "c", dimension: 1, ids: [9], vectors: [1])).encode()
+        #expect(bytes(bare) == [0x1D] + le32(24) + le16(1) + [0x63] + le32(1) + le32(1) + [0] + le64(9) + le32(Float(1).bitPattern))
+        #expect(bytes(Request.collectionDelete(name: "c", id: 0x0102).encode()) == [0x1E] + le32(11) + le16(1) + [0x63] + le64(0x0102))
+        #expect(bytes(Request.collectionGet(name: "c", id: 3).encode()) == [0x1F] + le32(11) + le16(1) + [0x63] + le64(3))
+        let search = Request.collectionSearch(CollectionSearch(name: "c", k: 5, efSearch: 0, format: .toon, filter: Array("{}".utf8), query: [0.5])).encode()
+        #expect(bytes(search) == [0x20] + le32(26) + le16(1) + [0x63] + le32(5) + le32(0) + [1] + le32(2) + Array("{}".utf8)
+                + le32(1) + le32(Float(0.5).bitPattern))
+    }
+
+    @Test func malformedCollectionPayloads() {
+        let name = le16(1) + [0x63]
+        #expect(throws: WireError(.malformed, "COLLECTION_CREATE: payload ends before ef_search")) {
+            try decode(0x19, name + le32(3) + [0] + le32(16) + le32(100))
+        }
+        #expect(throws: WireError(.invalidArgument, "COLLECTION_CREATE: unknown metric 3 (0 cosine, 1 ip, 2 l2)")) {
+            try decode(0x19, name + le32(3) + [3] + le32(16) + le32(100) + le32(64))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_DROP: collection name declares 5 bytes but only 1 remain")) {
+            try decode(0x1A, le16(5) + [0x63])
+        }
+        #expect(throws: WireError(.invalidArgument, "COLLECTION_INFO: collection name is not valid UTF-8")) {
+            try decode(0x1C, le16(2) + [0xC3, 0x28])
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_LIST: 1 unexpected trailing bytes")) { try decode(0x1B, [0]) }
+        // INSERT: counts the payload cannot hold are refused before anything is allocated.
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: count = 4000000000 ids cannot fit in 0 bytes")) {
+            try decode(0x1D, name + le32(4_000_000_000) + le32(1) + [0])
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: 2 vectors of dimension 4294967295 cannot fit in a frame")) {
+            try decode(0x1D, name + le32(2) + le32(UInt32.max) + [0] + le64(1) + le64(2))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: the vectors: 4294967295 floats need 17179869180 bytes but only 0 remain")) {
+            try decode(0x1D, name + le32(1) + le32(UInt32.max) + [0] + le64(1))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: the vectors: 4 floats need 16 bytes but only 8 remain")) {
+            try decode(0x1D, name + le32(2) + le32(2) + [0] + le64(1) + le64(2) + le32(0) + le32(0))
+        }
+        #expect(throws: WireError(.invalidArgument, "COLLECTION_INSERT: has_metadata = 2 (expected 0 or 1)")) {
+            try decode(0x1D, name + le32(1) + le32(1) + [2] + le64(1) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: metadata of item 1 declares 9 bytes but only 2 remain")) {
+            try decode(0x1D, name + le32(1) + le32(1) + [1] + le64(1) + le32(0) + le32(9) + [0x7B, 0x7D])
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: 3 metadata entries cannot fit in 4 bytes")) {
+            try decode(0x1D, name + le32(3) + le32(0) + [1] + le64(1) + le64(2) + le64(3) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_INSERT: 4 unexpected trailing bytes")) {
+            try decode(0x1D, name + le32(1) + le32(1) + [0] + le64(1) + le32(0) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_GET: payload ends before id")) { try decode(0x1F, name + [1, 2, 3]) }
+        #expect(throws: WireError(.malformed, "COLLECTION_DELETE: payload ends before id")) { try decode(0x1E, name) }
+        // SEARCH.
+        #expect(throws: WireError(.invalidArgument, "COLLECTION_SEARCH: unknown format 2 (0 = binary hits, 1 = TOON text)")) {
+            try decode(0x20, name + le32(1) + le32(0) + [2] + le32(0) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_SEARCH: filter declares 100 bytes but only 4 remain")) {
+            try decode(0x20, name + le32(1) + le32(0) + [0] + le32(100) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_SEARCH: the query: 3 floats need 12 bytes but only 4 remain")) {
+            try decode(0x20, name + le32(1) + le32(0) + [0] + le32(0) + le32(3) + le32(0))
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_SEARCH: payload ends before dimension")) {
+            try decode(0x20, name + le32(1) + le32(0) + [0] + le32(0))
+        }
     }
 
     @Test func truncatedAndTrailing() {
@@ -126,7 +218,7 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
         var generator = SystemRandomNumberGenerator()
         var decoded = 0, rejected = 0
         for _ in 0..<20_000 {
-            let opcode = UInt8.random(in: 0...0x20, using: &generator)
+            let opcode = UInt8.random(in: 0...0x22, using: &generator)
             let length = Int.random(in: 0...40, using: &generator)
             let payload = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
             do {

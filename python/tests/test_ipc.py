@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
+import numpy as np
 import pytest
 import toon_format
 
@@ -30,6 +31,9 @@ from toondb import (
     TransactionConflictError,
     TransactionError,
 )
+from toondb import toon
+from toondb._collection import Collection, SearchResult
+from toondb.errors import CollectionError, CollectionExistsError, CollectionNotFoundError, ErrorCode
 
 from ipc_server import OK, ERROR, VALUE, TXN_ID, PONG, STOP_TIMEOUT, ServerProcess
 
@@ -483,7 +487,7 @@ def test_shared_client_across_threads(client: IpcClient) -> None:
 
 
 def test_unknown_opcodes(server: ServerProcess, raw: Raw) -> None:
-    for op in (0x00, 0x19, 0x7F, 0x80, 0x87, 0xFF):
+    for op in (0x00, 0x21, 0x7F, 0x80, 0x87, 0xFF):
         assert raw.error_code(op, b"whatever") == "unknown_opcode", hex(op)
     raw.assert_usable()
     assert_serves(server)
@@ -792,3 +796,216 @@ def test_query_many_rows(client: IpcClient) -> None:
     rows = cross_check(client.query("many/"))
     assert rows == [{"v": f"{i}, {i}"} for i in range(3000)]
     assert cross_check(client.query("many/").offset(2990).limit(5)) == [{"v": f"{i}, {i}"} for i in range(2990, 2995)]
+
+
+# -- vector collections --------------------------------------------------------------------------
+
+
+def random_vectors(count: int, seed: int, dim: int = 16) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+
+
+def brute_force(base: np.ndarray, ids: List[int], query: np.ndarray, k: int, metric: str) -> List[int]:
+    if metric == "l2":
+        d = ((base - query) ** 2).sum(axis=1)
+    elif metric == "ip":
+        d = -(base @ query)
+    else:
+        d = 1 - (base @ query) / (np.linalg.norm(base, axis=1) * np.linalg.norm(query))
+    order = np.lexsort((np.array(ids), d))
+    return [ids[i] for i in order[:k]]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_collection_search_equals_brute_force(client: IpcClient, metric: str) -> None:
+    docs = client.create_collection("docs", dimension=16, metric=metric, m=12, ef_construction=80, ef_search=40)
+    assert isinstance(docs, Collection)
+    assert (docs.name, docs.dimension, docs.metric, docs.m, docs.ef_construction, docs.ef_search) == \
+        ("docs", 16, metric, 12, 80, 40)
+    base = random_vectors(200, seed=1)
+    ids = [i * 7 + 1 for i in range(200)]
+    lsn = docs.insert_many(ids, base, [{"n": i, "odd": i % 2 == 1} for i in range(200)])
+    assert lsn > 0
+    assert len(docs) == 200
+    for query in random_vectors(10, seed=2):
+        hits = docs.search(query, k=8, ef_search=200)
+        assert [h.id for h in hits] == brute_force(base, ids, query, 8, metric)
+        assert all(isinstance(h, SearchResult) for h in hits)
+        assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+        assert all(h.metadata == {"n": (h.id - 1) // 7, "odd": (h.id - 1) // 7 % 2 == 1} for h in hits)
+        odd = docs.search(query, k=5, ef_search=200, filter={"odd": True})
+        odd_rows = [i for i in range(200) if i % 2 == 1]
+        assert [h.id for h in odd] == brute_force(base[odd_rows], [ids[i] for i in odd_rows], query, 5, metric)
+
+
+def test_collection_items_get_delete_and_replace(client: IpcClient) -> None:
+    c = client.create_collection("items", dimension=4, metric="l2")
+    assert c.insert(1, [1.0, 0.0, 0.0, 0.0], {"title": "one", "tags": ["a", "b"], "score": 1.5}) > 0
+    c.insert(2, np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float64))  # converted to float32
+    c.insert(3, [0.25, 0.5, -1e-3, 3.0e8], {})
+    assert c.get(1) == ([1.0, 0.0, 0.0, 0.0], {"title": "one", "tags": ["a", "b"], "score": 1.5})
+    assert c.get(2) == ([0.0, 1.0, 0.0, 0.0], None)
+    vector, metadata = c.get(3)
+    assert vector == [float(np.float32(x)) for x in (0.25, 0.5, -1e-3, 3.0e8)] and metadata == {}
+    assert c.get(99) is None
+    c.insert(1, [0.0, 0.0, 5.0, 0.0], {"title": "moved"})  # replaces id 1
+    assert c.search([0.0, 0.0, 5.0, 0.0], k=1)[0] == SearchResult(1, 0.0, {"title": "moved"})
+    assert c.count() == 3
+    assert c.delete(1) is True
+    assert c.delete(1) is False
+    assert c.get(1) is None
+    assert 1 not in [h.id for h in c.search([0.0, 0.0, 5.0, 0.0], k=5)]
+    info = c.info()
+    assert info["count"] == 2 and info["name"] == "items" and info["metric"] == "l2"
+    assert set(info) >= {"dimension", "m", "ef_construction", "ef_search", "tombstones", "unindexable"}
+    # The items are ordinary records, visible to key-value scans.
+    assert len(client.scan(b"_toondb/collections/items/")) == 2
+
+
+def test_collection_search_toon(client: IpcClient) -> None:
+    c = client.create_collection("notes", dimension=3, metric="l2")
+    c.insert(10, [0, 0, 1], {"title": "Vector search, explained", "lang": "en"})
+    c.insert(11, [0, 1, 0], {"title": "Über HNSW", "lang": "de"})
+    text = c.search_toon([0, 0, 0.9], k=2)
+    assert text.startswith("result[2]{id,distance,title,lang}:")
+    rows = toon.decode(text)["result"]
+    assert [r["id"] for r in rows] == [10, 11]
+    assert rows[0]["title"] == "Vector search, explained" and rows[1]["title"] == "Über HNSW"
+    assert rows[0]["distance"] == pytest.approx(0.01, abs=1e-6)
+    assert toon_format.decode(text) == toon.decode(text)
+    assert toon.decode(c.search_toon([0, 0, 1], k=2, filter={"lang": "fr"})) == {"result": []}
+
+
+def test_collection_filters(client: IpcClient) -> None:
+    c = client.create_collection("f", dimension=16)
+    base = random_vectors(200, seed=7)
+    c.insert_many(list(range(200)), base, [{"lang": "en" if i % 3 == 0 else "de", "year": 2000 + i % 30}
+                                           for i in range(200)])
+    hits = c.search(base[1], k=10, ef_search=200, filter={"lang": "en", "year": {"$gte": 2010, "$lt": 2020}})
+    assert len(hits) == 10
+    assert all(h.metadata["lang"] == "en" and 2010 <= h.metadata["year"] < 2020 for h in hits)
+    assert c.search(base[1], k=5, filter={"lang": {"$in": ["fr"]}}) == []
+    assert {h.id for h in c.search(base[1], k=200, ef_search=200, filter={"lang": {"$ne": "en"}})} == \
+        {i for i in range(200) if i % 3 != 0}
+
+
+def test_collection_list_drop_and_lookup(server: ServerProcess) -> None:
+    with server.client() as a, server.client() as b:
+        assert a.list_collections() == []
+        a.create_collection("beta", dimension=2)
+        a.create_collection("alpha", dimension=8, metric="ip", m=8, ef_construction=50, ef_search=32)
+        assert b.list_collections() == [
+            {"name": "alpha", "dimension": 8, "metric": "ip", "m": 8, "ef_construction": 50, "ef_search": 32},
+            {"name": "beta", "dimension": 2, "metric": "cosine", "m": 16, "ef_construction": 100, "ef_search": 64},
+        ]
+        alpha = b.collection("alpha")
+        assert (alpha.dimension, alpha.metric, alpha.m, alpha.ef_construction, alpha.ef_search) == (8, "ip", 8, 50, 32)
+        alpha.insert(5, [1.0] * 8)
+        a.drop_collection("alpha")
+        with pytest.raises(CollectionNotFoundError):
+            alpha.search([1.0] * 8)
+        with pytest.raises(CollectionNotFoundError):
+            b.collection("alpha")
+        assert [c["name"] for c in a.list_collections()] == ["beta"]
+        assert a.scan(b"_toondb/collections/alpha") == []
+        again = a.create_collection("alpha", dimension=3)  # the name is free again, and empty
+        assert again.count() == 0 and b.collection("alpha").dimension == 3
+
+
+def test_collection_writes_are_seen_by_other_connections(server: ServerProcess) -> None:
+    with server.client() as writer, server.client() as reader:
+        w = writer.create_collection("live", dimension=16, metric="l2")
+        r = reader.collection("live")
+        base = random_vectors(50, seed=11)
+        for i, vector in enumerate(base):
+            w.insert(i, vector, {"i": i})
+            assert r.search(vector, k=1)[0].id == i  # acknowledged on one connection, found on the other
+        assert r.get(7)[1] == {"i": 7}
+        assert r.delete(7) is True
+        assert w.get(7) is None and len(w) == 49
+
+
+def test_collection_errors_keep_the_connection(client: IpcClient, server: ServerProcess) -> None:
+    c = client.create_collection("e", dimension=4)
+    with pytest.raises(CollectionExistsError) as exists:
+        client.create_collection("e", dimension=4)
+    assert exists.value.code == ErrorCode.COLLECTION_EXISTS and exists.value.server_code == "collection_exists"
+    for call in (lambda: client.collection("missing"), lambda: client.drop_collection("missing"),
+                 lambda: Collection(client, {**c.info(), "name": "missing"}).search([1, 2, 3, 4])):
+        with pytest.raises(CollectionNotFoundError) as missing:
+            call()
+        assert missing.value.code == ErrorCode.COLLECTION_NOT_FOUND
+    with pytest.raises(CollectionError, match="invalid collection name") as bad_name:
+        client.create_collection("bad/name", dimension=4)
+    assert bad_name.value.code == ErrorCode.COLLECTION_INVALID_ARGUMENT
+    with pytest.raises(CollectionError, match="m must be in"):
+        client.create_collection("x", dimension=4, m=1000)
+    with pytest.raises(ValueError, match="metric"):
+        client.create_collection("x", dimension=4, metric="hamming")
+    with pytest.raises(ValueError, match="dimension"):
+        client.create_collection("x", dimension=0)
+    with pytest.raises(CollectionError, match="all zeros") as zero:
+        c.insert(1, [0.0, 0.0, 0.0, 0.0])
+    assert zero.value.code == ErrorCode.INVALID_VECTOR
+    with pytest.raises(CollectionError, match="unknown operator") as bad_filter:
+        c.search([1.0, 2.0, 3.0, 4.0], k=5, filter={"year": {"$near": 3}})
+    assert bad_filter.value.code == ErrorCode.INVALID_METADATA
+    # The server checks dimensions too (a Collection object with a stale dimension).
+    stale = Collection(client, {**c.info(), "dimension": 3})
+    with pytest.raises(CollectionError) as wrong:
+        stale.insert(1, [1.0, 2.0, 3.0])
+    assert wrong.value.code == ErrorCode.WRONG_DIMENSION and wrong.value.server_code == "wrong_dimension"
+    with pytest.raises(CollectionError) as wrong:
+        stale.search([1.0, 2.0, 3.0])
+    assert wrong.value.code == ErrorCode.WRONG_DIMENSION
+    with pytest.raises(CollectionError, match="k = 200000"):
+        c.search([1.0, 2.0, 3.0, 4.0], k=200_000)
+    assert c.count() == 0
+    assert client.ping() > 0
+    assert_serves(server)
+
+
+def test_malformed_collection_frames(server: ServerProcess, raw: Raw) -> None:
+    name = struct.pack("<H", 1) + b"c"
+    assert raw.request(0x19, name + struct.pack("<IBIII", 2, 2, 16, 100, 64)) == (OK, b"")
+    cases = [
+        (0x19, name + struct.pack("<IB", 2, 2)),  # CREATE truncated
+        (0x1D, name + struct.pack("<IIB", 4_000_000_000, 2, 0)),  # INSERT count beyond the payload
+        (0x1D, name + struct.pack("<IIB", 1, 2, 0) + struct.pack("<Q", 1) + b"\x00" * 4),  # half a vector
+        (0x1D, name + struct.pack("<IIB", 1, 2, 1) + struct.pack("<Q", 1) + b"\x00" * 8 + struct.pack("<I", 50)),
+        (0x1E, name + b"\x01"),  # DELETE without a whole id
+        (0x1F, name + b"\x00" * 9),  # GET with a trailing byte
+        (0x20, name + struct.pack("<IIBI", 1, 0, 0, 9) + b"{}"),  # SEARCH filter_len beyond the payload
+        (0x20, name + struct.pack("<IIBII", 1, 0, 0, 0, 2) + b"\x00" * 4),  # half a query
+        (0x1B, b"x"),  # LIST takes no payload
+        (0x1C, struct.pack("<H", 9) + b"c"),  # INFO name_len beyond the payload
+    ]
+    for op, payload in cases:
+        assert raw.error_code(op, payload) == "malformed", (hex(op), payload)
+        raw.assert_usable()
+    for op, payload in [(0x19, name + struct.pack("<IBIII", 2, 7, 16, 100, 64)),  # unknown metric
+                        (0x20, name + struct.pack("<IIBII", 1, 0, 5, 0, 2) + b"\x00" * 8),  # unknown format
+                        (0x1D, name + struct.pack("<IIB", 0, 2, 3))]:  # has_metadata must be 0 or 1
+        assert raw.error_code(op, payload) == "invalid_argument", (hex(op), payload)
+    assert raw.error_code(0x1C, struct.pack("<H", 2) + b"\xc3\x28") == "invalid_argument"  # not UTF-8
+    raw.assert_usable()
+    with server.client() as c:
+        assert c.collection("c").count() == 0
+        assert c.collection("c").insert(1, [1.0, 2.0]) > 0
+    assert_serves(server)
+
+
+def test_collections_survive_a_restart(make_server) -> None:
+    first = make_server()
+    base = random_vectors(120, seed=12)
+    with first.client() as c:
+        docs = c.create_collection("kept", dimension=16, metric="l2")
+        docs.insert_many(list(range(120)), base, [{"i": i} for i in range(120)])
+        docs.delete(5)
+        before = [[h.id for h in docs.search(q, k=5, ef_search=120)] for q in base[:10]]
+    assert first.stop() is not None
+    second = make_server()
+    with second.client() as c:
+        docs = c.collection("kept")
+        assert docs.count() == 119 and docs.get(5) is None and docs.get(6)[1] == {"i": 6}
+        assert [[h.id for h in docs.search(q, k=5, ef_search=120)] for q in base[:10]] == before

@@ -5,6 +5,7 @@ threads. Needs neither the native library nor the real server.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import pytest
 
 import toondb
@@ -27,6 +29,8 @@ from toondb import (
     TransactionConflictError,
     TransactionError,
 )
+from toondb._collection import Collection, SearchResult
+from toondb.errors import CollectionError, CollectionExistsError, CollectionNotFoundError, ErrorCode
 
 OK, ERROR, VALUE, TXN_ID, ROW, END_STREAM, STATS, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87
 
@@ -636,6 +640,192 @@ def test_close_from_another_thread_wakes_a_blocked_request(make_server) -> None:
     thread.join(10)
     assert not thread.is_alive()
     assert caught and isinstance(caught[0], toondb.ConnectionError)
+
+
+# -- vector collections ----------------------------------------------------------------------------
+
+C_INFO = {"name": "c", "dimension": 2, "metric": "l2", "m": 16, "ef_construction": 100, "ef_search": 64}
+C_NAME = b"\x01\x00c"
+
+
+def hit_list(hits: List[Tuple[int, float, bytes]]) -> bytes:
+    return u32(len(hits)) + b"".join(struct.pack("<QfI", i, d, len(m)) + m for i, d, m in hits)
+
+
+COLLECTION_REPLIES = {
+    0x19: frame(OK), 0x1A: frame(OK),
+    0x1B: frame(VALUE, json.dumps([C_INFO]).encode()),
+    0x1C: frame(VALUE, json.dumps({**C_INFO, "count": 1, "tombstones": 0, "unindexable": 0}).encode()),
+    0x1D: frame(OK, u64(77)),
+    0x1E: frame(OK, b"\x01"),
+    0x1F: frame(VALUE, b"\x01" + b"\x01\x00\x00\x00" + u32(2) + struct.pack("<2f", 1.5, -2) + b'{"a":1}'),
+    0x20: frame(VALUE, hit_list([(7, 0.25, b'{"t":"x"}'), (2**64 - 1, 1.5, b"")])),
+}
+
+
+def collection_replies(op: int, payload: bytes) -> bytes:
+    if op == 0x20 and payload[len(C_NAME) + 8] == 1:  # format 1: TOON text
+        return frame(VALUE, "result[1]{id,distance,t}:\n  7,0.25,x".encode())
+    return COLLECTION_REPLIES[op]
+
+
+def f32(*values: float) -> bytes:
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda c: c.create_collection("c", 2, "l2"),
+     b"\x19" + u32(20) + C_NAME + u32(2) + b"\x02" + u32(16) + u32(100) + u32(64)),
+    (lambda c: c.create_collection("c", 768, metric="ip", m=32, ef_construction=200, ef_search=50),
+     b"\x19" + u32(20) + C_NAME + u32(768) + b"\x01" + u32(32) + u32(200) + u32(50)),
+    (lambda c: c.create_collection("c", 3), b"\x19" + u32(20) + C_NAME + u32(3) + b"\x00" + u32(16) + u32(100) + u32(64)),
+    (lambda c: c.drop_collection("c"), b"\x1a" + u32(3) + C_NAME),
+    (lambda c: c.list_collections(), b"\x1b" + u32(0)),
+    (lambda c: c.collection("c"), b"\x1c" + u32(3) + C_NAME),
+    (lambda c: Collection(c, C_INFO).insert(5, [1.0, -2.0], {"a": 1}),
+     b"\x1d" + u32(39) + C_NAME + u32(1) + u32(2) + b"\x01" + u64(5) + f32(1, -2) + u32(7) + b'{"a":1}'),
+    (lambda c: Collection(c, C_INFO).insert(5, [1.0, -2.0]),
+     b"\x1d" + u32(28) + C_NAME + u32(1) + u32(2) + b"\x00" + u64(5) + f32(1, -2)),
+    (lambda c: Collection(c, C_INFO).insert_many([1, 2], np.array([[1, 2], [3, 4]], dtype=np.float64),
+                                                 [None, {"x": 1}]),
+     b"\x1d" + u32(59) + C_NAME + u32(2) + u32(2) + b"\x01" + u64(1) + u64(2) + f32(1, 2, 3, 4)
+     + u32(0) + u32(7) + b'{"x":1}'),
+    (lambda c: Collection(c, C_INFO).insert_many([9], [[0.5, 0.25]]),
+     b"\x1d" + u32(28) + C_NAME + u32(1) + u32(2) + b"\x00" + u64(9) + f32(0.5, 0.25)),
+    (lambda c: Collection(c, C_INFO).delete(2**64 - 1), b"\x1e" + u32(11) + C_NAME + u64(2**64 - 1)),
+    (lambda c: Collection(c, C_INFO).get(3), b"\x1f" + u32(11) + C_NAME + u64(3)),
+    (lambda c: Collection(c, C_INFO).search([1.0, 0.5], k=3),
+     b"\x20" + u32(28) + C_NAME + u32(3) + u32(0) + b"\x00" + u32(0) + u32(2) + f32(1, 0.5)),
+    (lambda c: Collection(c, C_INFO).search_toon(np.array([1, 0.5]), k=10, ef_search=200, filter={"lang": "en"}),
+     b"\x20" + u32(41) + C_NAME + u32(10) + u32(200) + b"\x01" + u32(13) + b'{"lang":"en"}' + u32(2) + f32(1, 0.5)),
+], ids=["create", "create_ip", "create_cosine", "drop", "list", "collection", "insert", "insert_bare",
+        "insert_many_numpy", "insert_many_bare", "delete", "get", "search", "search_toon"])
+def test_collection_frames_are_byte_exact(make_server, call, expected) -> None:
+    server = make_server(collection_replies)
+    with server.client() as client:
+        call(client)
+        assert server.take_raw() == expected
+
+
+def test_collection_replies_are_parsed(make_server) -> None:
+    server = make_server(collection_replies)
+    with server.client() as client:
+        created = client.create_collection("c", 2, "l2", ef_search=10)
+        assert isinstance(created, Collection) and (created.name, created.dimension, created.ef_search) == ("c", 2, 10)
+        found = client.collection("c")
+        assert (found.name, found.dimension, found.metric, found.m, found.ef_construction, found.ef_search) == \
+            ("c", 2, "l2", 16, 100, 64)
+        assert found.count() == 1 and len(found) == 1
+        assert client.list_collections() == [C_INFO]
+        assert found.insert(1, [1.0, 2.0]) == 77
+        assert found.delete(1) is True
+        assert found.get(1) == ([1.5, -2.0], {"a": 1})
+        assert found.search([1.0, 2.0]) == [SearchResult(7, 0.25, {"t": "x"}), SearchResult(2**64 - 1, 1.5, None)]
+        assert found.search_toon([1.0, 2.0]) == "result[1]{id,distance,t}:\n  7,0.25,x"
+        assert client.drop_collection("c") is None
+        assert not client.closed
+
+
+def test_collection_get_missing_and_delete_absent(make_server) -> None:
+    replies = dict(COLLECTION_REPLIES)
+    replies[0x1E] = frame(OK, b"\x00")
+    replies[0x1F] = frame(VALUE, b"\x00")
+    server = make_server(scripted(replies))
+    with server.client() as client:
+        c = Collection(client, C_INFO)
+        assert c.delete(1) is False
+        assert c.get(1) is None
+
+
+@pytest.mark.parametrize("code, cls, number", [
+    ("collection_not_found", CollectionNotFoundError, ErrorCode.COLLECTION_NOT_FOUND),
+    ("collection_exists", CollectionExistsError, ErrorCode.COLLECTION_EXISTS),
+    ("wrong_dimension", CollectionError, ErrorCode.WRONG_DIMENSION),
+    ("invalid_vector", CollectionError, ErrorCode.INVALID_VECTOR),
+    ("invalid_metadata", CollectionError, ErrorCode.INVALID_METADATA),
+    ("corrupt_record", CollectionError, ErrorCode.CORRUPT_RECORD),
+    ("invalid_argument", CollectionError, ErrorCode.COLLECTION_INVALID_ARGUMENT),
+    ("storage", DatabaseError, None),
+    ("result_too_large", DatabaseError, None),
+])
+def test_collection_error_codes_map_to_exceptions(make_server, code, cls, number) -> None:
+    text = f"{code}: the server's words"
+    server = make_server(lambda op, p: frame(ERROR, text.encode()) if op != 0x0E else frame(PONG))
+    with server.client() as client:
+        c = Collection(client, C_INFO)
+        for call in (lambda: client.create_collection("c", 2), lambda: client.collection("c"),
+                     lambda: client.drop_collection("c"), lambda: client.list_collections(),
+                     lambda: c.insert(1, [1.0, 2.0]), lambda: c.delete(1), lambda: c.get(1),
+                     lambda: c.search([1.0, 2.0]), lambda: c.search_toon([1.0, 2.0])):
+            with pytest.raises(cls) as info:
+                call()
+            assert type(info.value) is cls
+            assert str(info.value) == text and info.value.server_code == code and info.value.code == number
+        assert not client.closed
+        client.ping()
+
+
+def test_collection_codes_outside_collection_requests(make_server) -> None:
+    """The collection codes map the same everywhere; invalid_argument stays a DatabaseError
+    outside collection requests."""
+    replies = {0x01: frame(ERROR, b"invalid_argument: empty key"), 0x03: frame(ERROR, b"collection_not_found: x")}
+    server = make_server(scripted(replies))
+    with server.client() as client:
+        with pytest.raises(DatabaseError) as info:
+            client.put(b"", b"v")
+        assert type(info.value) is DatabaseError and info.value.code == ErrorCode.INVALID_ARGUMENT
+        with pytest.raises(CollectionNotFoundError):
+            client.delete(b"k")
+
+
+@pytest.mark.parametrize("op, reply, match", [
+    (0x20, frame(VALUE, u32(2) + struct.pack("<QfI", 1, 0.5, 0)), "hit list"),
+    (0x20, frame(VALUE, hit_list([(1, 0.5, b"{}")]) + b"x"), "does not match"),
+    (0x1E, frame(OK, b"\x01\x00"), "existed"),
+    (0x1E, frame(OK, b"\x02"), "existed"),
+    (0x1D, frame(OK, b""), "u64"),
+    (0x1C, frame(VALUE, b"[1]"), "JSON object"),
+    (0x1B, frame(VALUE, b'{"a":1}'), "JSON array"),
+    (0x1B, frame(VALUE, b"[1]"), "not a JSON object"),
+    (0x1F, frame(VALUE, b"\x05"), "found byte"),
+])
+def test_bad_collection_replies_are_protocol_errors(make_server, op, reply, match) -> None:
+    replies = dict(COLLECTION_REPLIES)
+    replies[op] = reply
+    server = make_server(scripted(replies))
+    calls = {0x20: lambda c: Collection(c, C_INFO).search([1.0, 2.0]), 0x1E: lambda c: Collection(c, C_INFO).delete(1),
+             0x1D: lambda c: Collection(c, C_INFO).insert(1, [1.0, 2.0]), 0x1C: lambda c: c.collection("c"),
+             0x1B: lambda c: c.list_collections(), 0x1F: lambda c: Collection(c, C_INFO).get(1)}
+    with server.client() as client:
+        with pytest.raises(ProtocolError, match=match):
+            calls[op](client)
+        assert client.closed
+
+
+def test_collection_arguments_are_checked_before_sending(store_server) -> None:
+    with store_server.client(max_frame_size=1000) as client:
+        c = Collection(client, C_INFO)
+        with pytest.raises(ValueError, match="metric"):
+            client.create_collection("c", 2, metric="hamming")
+        with pytest.raises(ValueError, match="dimension"):
+            client.create_collection("c", 0)
+        with pytest.raises(ValueError, match="at most"):
+            client.create_collection("c", 2**32)
+        with pytest.raises(TypeError):
+            client.create_collection(b"c", 2)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            client.drop_collection(None)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="2 components"):
+            c.insert(1, [1.0, 2.0, 3.0])
+        with pytest.raises(ValueError, match="k must"):
+            c.search([1.0, 2.0], k=0)
+        with pytest.raises(ValueError, match="at most"):
+            c.search([1.0, 2.0], k=2**32)
+        with pytest.raises(ProtocolError, match="frame_too_large"):
+            c.insert_many(list(range(100)), np.ones((100, 2), dtype=np.float32))  # 1,611 bytes
+        assert store_server.requests == []  # nothing reached the server
+        assert not client.closed
+        client.put(b"k", b"v")
 
 
 def test_exports() -> None:

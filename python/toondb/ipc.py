@@ -11,6 +11,9 @@ domain socket, speaking the binary protocol of ``docs/ipc-protocol.md``.
         with client.transaction() as txn:          # commits on success, aborts on exception
             txn.put_path(["users", "alice", "name"], b"Alice")
         print(client.query("users/").select(["email", "name"]).to_list())
+        docs = client.create_collection("docs", dimension=384)   # vector collections
+        docs.insert(1, embedding, {"title": "Intro"})
+        print(docs.search(query_embedding, k=5))
 
 Threads: an :class:`IpcClient` may be shared by any number of threads. One lock per client
 serializes the requests, so every request stays paired with its reply (a streamed scan that is
@@ -23,9 +26,12 @@ document names for ``code`` (``conflict`` → :class:`TransactionConflictError`;
 ``unknown_transaction``, ``transaction``, ``too_many_transactions`` →
 :class:`TransactionError`; ``malformed``, ``unknown_opcode``, ``frame_too_large`` →
 :class:`ProtocolError`; any other code → :class:`DatabaseError`), with the server's whole text
-as the message and the code in the exception's ``server_code`` attribute. A lost connection
-(refused, reset, end of stream, timeout) raises :class:`toondb.ConnectionError` naming the
-socket path; a reply that does not parse raises :class:`ProtocolError`. After either of those,
+as the message and the code in the exception's ``server_code`` attribute. The collection codes
+raise :class:`CollectionNotFoundError` (``collection_not_found``), :class:`CollectionExistsError`
+(``collection_exists``) or :class:`CollectionError` (the others, and ``invalid_argument``
+answering a collection request), with the C ABI's :class:`ErrorCode` (20-26) in ``code``. A lost
+connection (refused, reset, end of stream, timeout) raises :class:`toondb.ConnectionError` naming
+the socket path; a reply that does not parse raises :class:`ProtocolError`. After either of those,
 and after ``frame_too_large`` or ``busy``, the client is closed. A request larger than
 ``max_frame_size`` raises :class:`ProtocolError` (``frame_too_large``) before anything is sent,
 and the client stays open. Arguments the protocol cannot
@@ -60,8 +66,10 @@ from typing import (
     Union,
 )
 
+from ._collection import Collection, check_create_arguments
 from ._transaction import TransactionContext
 from .errors import (
+    CollectionError,
     ConnectionError,
     DatabaseError,
     ErrorCode,
@@ -69,6 +77,7 @@ from .errors import (
     ToonDBError,
     TransactionConflictError,
     TransactionError,
+    collection_error,
 )
 from ._wire import U16, U16_MAX, u16_bytes, u32_arg
 from .query import Query
@@ -95,6 +104,8 @@ CHECKPOINT, STATS, PING, EXECUTE_SQL = 0x0C, 0x0D, 0x0E, 0x0F
 KV_PUT, KV_GET, KV_DELETE = 0x10, 0x11, 0x12
 PATH_PUT, PATH_GET, PATH_DELETE = 0x13, 0x14, 0x15
 SCAN_STREAM, WRITE_BATCH, DESCRIBE_TABLE = 0x16, 0x17, 0x18
+COLLECTION_CREATE, COLLECTION_DROP, COLLECTION_LIST, COLLECTION_INFO = 0x19, 0x1A, 0x1B, 0x1C
+COLLECTION_INSERT, COLLECTION_DELETE, COLLECTION_GET, COLLECTION_SEARCH = 0x1D, 0x1E, 0x1F, 0x20
 # Replies.
 OK, ERROR, VALUE, TXN_ID, ROW, END_STREAM, STATS_REPLY, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87
 _REPLIES = frozenset((OK, ERROR, VALUE, TXN_ID, ROW, END_STREAM, STATS_REPLY, PONG))
@@ -109,6 +120,12 @@ _SCAN_HEAD = struct.Struct("<QBII")  # txn_id, mode, limit, a_len
 _BATCH_HEAD = struct.Struct("<QI")  # txn_id, n
 _BATCH_PUT = struct.Struct("<BI")  # op, key_len
 _COLUMN_TAIL = struct.Struct("<BB")  # type, nullable
+_CREATE_TAIL = struct.Struct("<IBIII")  # dimension, metric, m, ef_construction, ef_search
+_INSERT_HEAD = struct.Struct("<IIB")  # count, dimension, has_metadata
+_SEARCH_HEAD = struct.Struct("<IIBI")  # k, ef_search, format, filter_len
+_HIT_HEAD = struct.Struct("<QfI")  # id, distance, meta_len
+#: COLLECTION_CREATE's metric byte.
+_METRIC_CODES = {"cosine": 0, "ip": 1, "l2": 2}
 
 # Pipelined requests go out in windows of at most this many bytes (the socket buffer holds a
 # window even while the server is not reading, so sending never waits on unread replies).
@@ -133,6 +150,15 @@ _ENGINE_CODES = {
     "value_too_large": ErrorCode.VALUE_TOO_LARGE,
     "conflict": ErrorCode.CONFLICT,
     "transaction": ErrorCode.TRANSACTION_CLOSED,
+}
+# Collection ERROR codes and the C ABI's numbers for them (toondb.errors.collection_error).
+_COLLECTION_CODES = {
+    "collection_not_found": ErrorCode.COLLECTION_NOT_FOUND,
+    "collection_exists": ErrorCode.COLLECTION_EXISTS,
+    "wrong_dimension": ErrorCode.WRONG_DIMENSION,
+    "invalid_vector": ErrorCode.INVALID_VECTOR,
+    "invalid_metadata": ErrorCode.INVALID_METADATA,
+    "corrupt_record": ErrorCode.CORRUPT_RECORD,
 }
 # ERROR codes after which the server closes the connection.
 _CLOSING_CODES = frozenset(("frame_too_large", "busy"))
@@ -201,7 +227,10 @@ def _server_error(payload: bytes) -> ToonDBError:
     code = code.strip()
     if not sep or not code or not all(c.islower() or c == "_" for c in code):
         return ProtocolError(f"ERROR reply without a '<code>: <text>' message: {text[:200]!r}")
-    error = _ERROR_CLASSES.get(code, DatabaseError)(text, _ENGINE_CODES.get(code))
+    number = _COLLECTION_CODES.get(code)
+    error = collection_error(text, number) if number is not None else None
+    if error is None:
+        error = _ERROR_CLASSES.get(code, DatabaseError)(text, _ENGINE_CODES.get(code))
     error.server_code = code  # type: ignore[attr-defined]
     return error
 
@@ -272,6 +301,61 @@ def _query_text(payload: bytes) -> str:
         return payload.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ProtocolError(f"QUERY reply is not UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def _json_reply(payload: bytes, what: str, kind: type) -> Any:
+    try:
+        result = json.loads(payload)
+    except ValueError as error:
+        raise ProtocolError(f"{what} reply is not JSON: {error}") from None
+    if not isinstance(result, kind):
+        raise ProtocolError(f"{what} reply is not a JSON {'object' if kind is dict else 'array'}")
+    return result
+
+
+def _collection_list(payload: bytes) -> List[Dict[str, Any]]:
+    result = _json_reply(payload, "COLLECTION_LIST", list)
+    if not all(isinstance(entry, dict) for entry in result):
+        raise ProtocolError("COLLECTION_LIST reply has an entry that is not a JSON object")
+    return result
+
+
+def _collection_info(payload: bytes) -> Dict[str, Any]:
+    return _json_reply(payload, "COLLECTION_INFO", dict)
+
+
+def _insert_lsn(payload: bytes) -> int:
+    return _u64_payload(payload, "COLLECTION_INSERT")
+
+
+def _existed(payload: bytes) -> bool:
+    if len(payload) != 1 or payload[0] > 1:
+        raise ProtocolError(f"COLLECTION_DELETE reply {payload[:16]!r} is not the existed byte")
+    return payload[0] == 1
+
+
+def _hit_list(payload: bytes) -> bytes:
+    """A binary hit list, checked for framing: ``count u32, {id u64, distance f32, meta_len u32,
+    meta}*``."""
+    try:
+        (count,) = _U32.unpack_from(payload, 0)
+        offset = 4
+        for _ in range(count):
+            length = _HIT_HEAD.unpack_from(payload, offset)[2]
+            offset += _HIT_HEAD.size + length
+    except struct.error:
+        raise ProtocolError(f"truncated COLLECTION_SEARCH hit list ({len(payload)} bytes)") from None
+    if offset != len(payload):
+        raise ProtocolError(f"COLLECTION_SEARCH hit list of {len(payload)} bytes does not match its {count} hits")
+    return payload
+
+
+def _toon_hits(payload: bytes) -> bytes:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(f"COLLECTION_SEARCH TOON reply is not UTF-8 ({error.reason} at byte {error.start})") from None
+    return payload
 
 
 def _stats_json(payload: bytes) -> Dict[str, Any]:
@@ -815,6 +899,97 @@ class IpcClient:
         "nullable"}]}`` (``type`` a :data:`COLUMN_TYPES` name). Raises :class:`DatabaseError`
         (``not_found``) for an unknown table."""
         return self._parsed(_parse_table, self._call(DESCRIBE_TABLE, (_u16_text(name, "table name"),), VALUE))
+
+    # -- vector collections ---------------------------------------------------------------
+
+    def create_collection(self, name: str, dimension: int, metric: str = "cosine", m: int = 16,
+                          ef_construction: int = 100, ef_search: int = 64) -> Collection:
+        """Creates a vector collection and returns it (COLLECTION_CREATE).
+
+        Args:
+            name: 1 to 128 characters of ``[A-Za-z0-9_.-]``.
+            dimension: components per vector (1 to 65,536).
+            metric: ``"cosine"``, ``"ip"`` (inner product) or ``"l2"`` (squared Euclidean).
+            m, ef_construction: HNSW graph parameters (neighbours per node, build beam width).
+            ef_search: the default search beam width.
+
+        Raises:
+            CollectionExistsError: the name is taken.
+            CollectionError: the server refused a name or setting.
+            ValueError, TypeError: arguments the protocol cannot carry (nothing is sent).
+        """
+        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search)
+        tail = _CREATE_TAIL.pack(u32_arg(dimension, "dimension"), _METRIC_CODES[metric], u32_arg(m, "m"),
+                                 u32_arg(ef_construction, "ef_construction"), u32_arg(ef_search, "ef_search"))
+        self._collection_call(COLLECTION_CREATE, (_u16_text(name, "collection name"), tail), OK)
+        return Collection(self, {"name": name, "dimension": dimension, "metric": metric, "m": m,
+                                 "ef_construction": ef_construction, "ef_search": ef_search})
+
+    def collection(self, name: str) -> Collection:
+        """The existing collection ``name``. Raises :class:`CollectionNotFoundError`."""
+        return Collection(self, self._collection_info(name))
+
+    def drop_collection(self, name: str) -> None:
+        """Deletes collection ``name`` and its items (COLLECTION_DROP). Raises
+        :class:`CollectionNotFoundError` for an unknown name."""
+        self._collection_call(COLLECTION_DROP, (_u16_text(name, "collection name"),), OK)
+
+    def list_collections(self) -> List[Dict[str, Any]]:
+        """Every collection in name order, as ``{"name", "dimension", "metric", "m",
+        "ef_construction", "ef_search"}`` (COLLECTION_LIST)."""
+        return self._parsed(_collection_list, self._collection_call(COLLECTION_LIST, (), VALUE))
+
+    def _collection_call(self, op: int, parts: Sequence[BytesLike], expected: int) -> bytes:
+        """``_call`` for a collection request: ``invalid_argument`` raises :class:`CollectionError`
+        (code ``COLLECTION_INVALID_ARGUMENT``), as the embedded library does."""
+        try:
+            return self._call(op, parts, expected)
+        except DatabaseError as error:
+            if type(error) is DatabaseError and getattr(error, "server_code", None) == "invalid_argument":
+                converted = CollectionError(error.message, ErrorCode.COLLECTION_INVALID_ARGUMENT)
+                converted.server_code = "invalid_argument"  # type: ignore[attr-defined]
+                raise converted from None
+            raise
+
+    # The transport of toondb._collection.Collection (CollectionTransport).
+
+    def _collection_info(self, name: str) -> Dict[str, Any]:
+        payload = self._collection_call(COLLECTION_INFO, (_u16_text(name, "collection name"),), VALUE)
+        return self._parsed(_collection_info, payload)
+
+    def _collection_insert(self, name: str, ids: bytes, count: int, vectors: bytes, dimension: int,
+                           metadata: List[bytes]) -> int:
+        if metadata and len(metadata) != count:
+            raise ValueError(f"{len(metadata)} metadata entries for {count} items")
+        if len(ids) != 8 * count or len(vectors) != 4 * count * dimension:
+            raise ValueError(f"{len(ids)} bytes of ids and {len(vectors)} bytes of vectors for {count} items "
+                             f"of dimension {dimension}")
+        has_metadata = any(metadata)
+        parts: List[BytesLike] = [_u16_text(name, "collection name"),
+                                  _INSERT_HEAD.pack(u32_arg(count, "count"), u32_arg(dimension, "dimension"),
+                                                    1 if has_metadata else 0),
+                                  ids, vectors]
+        if has_metadata:
+            pack = _U32.pack
+            parts.append(b"".join(pack(len(entry)) + entry for entry in metadata))
+        return self._parsed(_insert_lsn, self._collection_call(COLLECTION_INSERT, parts, OK))
+
+    def _collection_delete(self, name: str, id: int) -> bool:
+        payload = self._collection_call(COLLECTION_DELETE, (_u16_text(name, "collection name"), _U64.pack(id)), OK)
+        return self._parsed(_existed, payload)
+
+    def _collection_get(self, name: str, id: int) -> Optional[bytes]:
+        payload = self._collection_call(COLLECTION_GET, (_u16_text(name, "collection name"), _U64.pack(id)), VALUE)
+        return self._parsed(_found_value, payload)
+
+    def _collection_search(self, name: str, query: bytes, dimension: int, k: int, ef_search: int,
+                           filter: bytes, toon: bool) -> bytes:
+        if len(query) != 4 * dimension:
+            raise ValueError(f"a query of {len(query)} bytes for dimension {dimension}")
+        head = _SEARCH_HEAD.pack(u32_arg(k, "k"), u32_arg(ef_search, "ef_search"), 1 if toon else 0, len(filter))
+        parts = (_u16_text(name, "collection name"), head, filter, _U32.pack(dimension), query)
+        payload = self._collection_call(COLLECTION_SEARCH, parts, VALUE)
+        return self._parsed(_toon_hits if toon else _hit_list, payload)
 
 
 def _parse_table(payload: bytes) -> Dict[str, Any]:
