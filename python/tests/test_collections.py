@@ -16,8 +16,8 @@ import pytest
 
 from toondb import (Collection, CollectionError, CollectionExistsError, CollectionNotFoundError, Database,
                     DatabaseError, SearchResult)
-from toondb import toon
 
+from collection_cases import check_search_toon
 from conftest import REPO_ROOT, child_env
 
 VECTORS = REPO_ROOT / "testdata" / "vectors"
@@ -119,15 +119,7 @@ def test_filters(db):
 
 
 def test_search_toon_is_a_prompt_ready_table(db):
-    c = db.create_collection("notes", dimension=3, metric="l2")
-    c.insert(10, [0, 0, 1], {"title": "Vector search, explained", "lang": "en"})
-    c.insert(11, [0, 1, 0], {"title": "Über HNSW", "lang": "de"})
-    text = c.search_toon([0, 0, 0.9], k=2)
-    assert text.startswith("result[2]{id,distance,title,lang}:")
-    rows = toon.decode(text)["result"]
-    assert [r["id"] for r in rows] == [10, 11]
-    assert rows[0]["title"] == "Vector search, explained" and rows[1]["title"] == "Über HNSW"
-    assert rows[0]["distance"] == pytest.approx(0.01, abs=1e-6)
+    check_search_toon(db)
 
 
 def test_errors(db):

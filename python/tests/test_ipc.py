@@ -36,6 +36,7 @@ from toondb._collection import Collection, SearchResult
 from toondb.errors import CollectionError, CollectionExistsError, CollectionNotFoundError, ErrorCode
 
 from ipc_server import OK, ERROR, VALUE, TXN_ID, PONG, STOP_TIMEOUT, ServerProcess
+from collection_cases import check_search_toon
 
 
 # -- raw frames ----------------------------------------------------------------------------------
@@ -863,17 +864,8 @@ def test_collection_items_get_delete_and_replace(client: IpcClient) -> None:
 
 
 def test_collection_search_toon(client: IpcClient) -> None:
-    c = client.create_collection("notes", dimension=3, metric="l2")
-    c.insert(10, [0, 0, 1], {"title": "Vector search, explained", "lang": "en"})
-    c.insert(11, [0, 1, 0], {"title": "Über HNSW", "lang": "de"})
-    text = c.search_toon([0, 0, 0.9], k=2)
-    assert text.startswith("result[2]{id,distance,title,lang}:")
-    rows = toon.decode(text)["result"]
-    assert [r["id"] for r in rows] == [10, 11]
-    assert rows[0]["title"] == "Vector search, explained" and rows[1]["title"] == "Über HNSW"
-    assert rows[0]["distance"] == pytest.approx(0.01, abs=1e-6)
+    text = check_search_toon(client)
     assert toon_format.decode(text) == toon.decode(text)
-    assert toon.decode(c.search_toon([0, 0, 1], k=2, filter={"lang": "fr"})) == {"result": []}
 
 
 def test_collection_filters(client: IpcClient) -> None:

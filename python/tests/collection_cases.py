@@ -1,0 +1,25 @@
+"""Collection checks shared by the embedded tests (test_collections.py) and the IPC tests
+(test_ipc.py): the same behaviour is required of both transports."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from toondb import toon
+
+
+def check_search_toon(owner: Any) -> str:
+    """A `Database` or an `IpcClient`: search_toon renders a TOON table that decodes back to
+    the hits and their metadata. Returns the text for further checks."""
+    c = owner.create_collection("notes", dimension=3, metric="l2")
+    c.insert(10, [0, 0, 1], {"title": "Vector search, explained", "lang": "en"})
+    c.insert(11, [0, 1, 0], {"title": "Über HNSW", "lang": "de"})
+    text = c.search_toon([0, 0, 0.9], k=2)
+    assert text.startswith("result[2]{id,distance,title,lang}:")
+    rows = toon.decode(text)["result"]
+    assert [r["id"] for r in rows] == [10, 11]
+    assert rows[0]["title"] == "Vector search, explained" and rows[1]["title"] == "Über HNSW"
+    assert rows[0]["distance"] == pytest.approx(0.01, abs=1e-6)
+    assert toon.decode(c.search_toon([0, 0, 1], k=2, filter={"lang": "fr"})) == {"result": []}
+    return text
