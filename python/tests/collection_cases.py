@@ -2,8 +2,9 @@
 (test_ipc.py): the same behaviour is required of both transports."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List
 
+import numpy as np
 import pytest
 
 from toondb import toon
@@ -23,3 +24,19 @@ def check_search_toon(owner: Any) -> str:
     assert rows[0]["distance"] == pytest.approx(0.01, abs=1e-6)
     assert toon.decode(c.search_toon([0, 0, 1], k=2, filter={"lang": "fr"})) == {"result": []}
     return text
+
+
+def random_vectors(count: int, seed: int, dim: int = 16) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+
+
+def brute_force(base: np.ndarray, ids: List[int], query: np.ndarray, k: int, metric: str) -> List[int]:
+    """The exact top-k ids (ties by id) under a collection metric."""
+    if metric == "l2":
+        d = ((base - query) ** 2).sum(axis=1)
+    elif metric == "ip":
+        d = -(base @ query)
+    else:
+        d = 1 - (base @ query) / (np.linalg.norm(base, axis=1) * np.linalg.norm(query))
+    order = np.lexsort((np.array(ids), d))
+    return [ids[i] for i in order[:k]]

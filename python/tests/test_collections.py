@@ -17,26 +17,11 @@ import pytest
 from toondb import (Collection, CollectionError, CollectionExistsError, CollectionNotFoundError, Database,
                     DatabaseError, SearchResult)
 
-from collection_cases import check_search_toon
+from collection_cases import brute_force, check_search_toon, random_vectors
 from conftest import REPO_ROOT, child_env
 
 VECTORS = REPO_ROOT / "testdata" / "vectors"
 DIM = 16
-
-
-def random_vectors(count: int, seed: int, dim: int = DIM) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
-
-
-def brute_force(base: np.ndarray, ids: list, query: np.ndarray, k: int, metric: str) -> list:
-    if metric == "l2":
-        d = ((base - query) ** 2).sum(axis=1)
-    elif metric == "ip":
-        d = -(base @ query)
-    else:
-        d = 1 - (base @ query) / (np.linalg.norm(base, axis=1) * np.linalg.norm(query))
-    order = np.lexsort((np.array(ids), d))
-    return [ids[i] for i in order[:k]]
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from toondb._collection import Collection, SearchResult
 from toondb.errors import CollectionError, CollectionExistsError, CollectionNotFoundError, ErrorCode
 
 from ipc_server import OK, ERROR, VALUE, TXN_ID, PONG, STOP_TIMEOUT, ServerProcess
-from collection_cases import check_search_toon
+from collection_cases import brute_force, check_search_toon, random_vectors
 
 
 # -- raw frames ----------------------------------------------------------------------------------
@@ -801,20 +801,6 @@ def test_query_many_rows(client: IpcClient) -> None:
 
 # -- vector collections --------------------------------------------------------------------------
 
-
-def random_vectors(count: int, seed: int, dim: int = 16) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
-
-
-def brute_force(base: np.ndarray, ids: List[int], query: np.ndarray, k: int, metric: str) -> List[int]:
-    if metric == "l2":
-        d = ((base - query) ** 2).sum(axis=1)
-    elif metric == "ip":
-        d = -(base @ query)
-    else:
-        d = 1 - (base @ query) / (np.linalg.norm(base, axis=1) * np.linalg.norm(query))
-    order = np.lexsort((np.array(ids), d))
-    return [ids[i] for i in order[:k]]
 
 
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
