@@ -110,7 +110,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ToonDBIPCBench"),
         .executableTarget(name: "ToonDBCLI", dependencies: [
-            "ToonDBEngine", "ToonDBConfig", "ToonDBIO", "ToonDBServer",
+            "ToonDBEngine", "ToonDBConfig", "ToonDBIO", "ToonDBServer", "ToonDBVector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ToonDBEngine
+import ToonDBVector
 
 /// Loads a deterministic sample dataset of hierarchical paths.
 struct SampleCommand: ParsableCommand {
@@ -120,25 +121,5 @@ struct SampleData {
         for _ in 0..<count { words.append(Self.words[random.index(Self.words.count)]) }
         let text = words.joined(separator: " ")
         return text.prefix(1).uppercased() + text.dropFirst() + "."
-    }
-}
-
-/// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform-enough index in 0..<bound (bound > 0).
-    mutating func index(_ bound: Int) -> Int {
-        Int((UInt128(next()) &* UInt128(UInt64(bound))) >> 64)
     }
 }

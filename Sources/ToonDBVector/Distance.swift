@@ -124,41 +124,34 @@ public enum VectorDistance {
     /// The inner product of two arrays of equal length.
     ///
     /// - Precondition: `a.count == b.count`.
-    @inlinable
     public static func dot(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "vectors of different lengths")
-        return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
-                return dot(x, y, count: pa.count)
-            }
-        }
+        withPointers(a, b) { dot($0, $1, count: $2) }
     }
 
     /// The squared Euclidean distance of two arrays of equal length.
     ///
     /// - Precondition: `a.count == b.count`.
-    @inlinable
     public static func squaredL2(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "vectors of different lengths")
-        return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
-                return squaredL2(x, y, count: pa.count)
-            }
-        }
+        withPointers(a, b) { squaredL2($0, $1, count: $2) }
     }
 
     /// The distance of two arrays of equal length under `metric` (see
     /// ``distance(_:_:_:count:)``; for cosine both must already be unit length).
     ///
     /// - Precondition: `a.count == b.count`.
-    @inlinable
     public static func distance(_ metric: VectorMetric, _ a: [Float], _ b: [Float]) -> Float {
-        switch metric {
-        case .cosine: return 1 - dot(a, b)
-        case .innerProduct: return -dot(a, b)
-        case .l2: return squaredL2(a, b)
+        withPointers(a, b) { distance(metric, $0, $1, count: $2) }
+    }
+
+    /// Runs a pointer kernel over two arrays of equal length (0 for empty arrays).
+    private static func withPointers(_ a: [Float], _ b: [Float],
+                                     _ kernel: (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Float) -> Float {
+        precondition(a.count == b.count, "vectors of different lengths")
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return kernel(x, y, pa.count)
+            }
         }
     }
 

@@ -152,11 +152,7 @@ struct GraphStorage {
     /// The distance between two `stride`-long rows (smaller is closer).
     @inline(__always)
     func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-        switch metric {
-        case .cosine: return 1 - VectorDistance.dot(a, b, count: stride)
-        case .innerProduct: return -VectorDistance.dot(a, b, count: stride)
-        case .l2: return VectorDistance.squaredL2(a, b, count: stride)
-        }
+        VectorDistance.distance(metric, a, b, count: stride)
     }
 
     @inline(__always)

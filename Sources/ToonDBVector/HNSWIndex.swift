@@ -401,9 +401,7 @@ public final class HNSWIndex: @unchecked Sendable {
     ///   `zeroVector`.
     public func search(_ query: [Float], k: Int, efSearch: Int = 64,
                        filter: ((UInt64) -> Bool)? = nil) throws(VectorIndexError) -> [(id: UInt64, distance: Float)] {
-        guard query.count == dimension else {
-            throw VectorIndexError(.wrongDimension, "query has \(query.count) components, index has \(dimension)")
-        }
+        try checkDimension(of: query)
         guard k > 0 else { return [] }
         let q = try prepareQuery(query)
         return q.withUnsafeBufferPointer { qb in
@@ -448,9 +446,7 @@ public final class HNSWIndex: @unchecked Sendable {
     /// - Throws: as ``search(_:k:efSearch:filter:)``.
     public func exactSearch(_ query: [Float], k: Int,
                             filter: ((UInt64) -> Bool)? = nil) throws(VectorIndexError) -> [(id: UInt64, distance: Float)] {
-        guard query.count == dimension else {
-            throw VectorIndexError(.wrongDimension, "query has \(query.count) components, index has \(dimension)")
-        }
+        try checkDimension(of: query)
         guard k > 0 else { return [] }
         let q = try prepareQuery(query)
         return q.withUnsafeBufferPointer { qb in
@@ -494,6 +490,12 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         if metric == .cosine && !(sumSquares > 0) {
             throw VectorIndexError(.zeroVector, "\(what) is all zeros, which has no cosine direction")
+        }
+    }
+
+    private func checkDimension(of query: [Float]) throws(VectorIndexError) {
+        guard query.count == dimension else {
+            throw VectorIndexError(.wrongDimension, "query has \(query.count) components, index has \(dimension)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Synchronization
 import ToonDBEngine
+import ToonDBVector
 
 #if canImport(Glibc)
 import Glibc
