@@ -26,6 +26,20 @@ def check_search_toon(owner: Any) -> str:
     return text
 
 
+def check_filters(owner: Any, name: str) -> Any:
+    """A `Database` or an `IpcClient`: metadata filters select exactly the matching items.
+    Returns the collection and its vectors for further checks."""
+    c = owner.create_collection(name, dimension=16)
+    base = random_vectors(200, seed=7)
+    c.insert_many(list(range(200)), base, [{"lang": "en" if i % 3 == 0 else "de", "year": 2000 + i % 30}
+                                           for i in range(200)])
+    hits = c.search(base[1], k=10, ef_search=200, filter={"lang": "en", "year": {"$gte": 2010, "$lt": 2020}})
+    assert len(hits) == 10
+    assert all(h.metadata["lang"] == "en" and 2010 <= h.metadata["year"] < 2020 for h in hits)
+    assert c.search(base[1], k=5, filter={"lang": {"$in": ["fr"]}}) == []
+    return c, base
+
+
 def random_vectors(count: int, seed: int, dim: int = 16) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
 

@@ -17,7 +17,7 @@ import pytest
 from toondb import (Collection, CollectionError, CollectionExistsError, CollectionNotFoundError, Database,
                     DatabaseError, SearchResult)
 
-from collection_cases import brute_force, check_search_toon, random_vectors
+from collection_cases import brute_force, check_filters, check_search_toon, random_vectors
 from conftest import REPO_ROOT, child_env
 
 VECTORS = REPO_ROOT / "testdata" / "vectors"
@@ -89,14 +89,7 @@ def test_insert_many_is_all_or_nothing(db):
 
 
 def test_filters(db):
-    c = db.create_collection("c", dimension=DIM)
-    base = random_vectors(200, seed=7)
-    c.insert_many(list(range(200)), base, [{"lang": "en" if i % 3 == 0 else "de", "year": 2000 + i % 30}
-                                           for i in range(200)])
-    hits = c.search(base[1], k=10, ef_search=200, filter={"lang": "en", "year": {"$gte": 2010, "$lt": 2020}})
-    assert len(hits) == 10
-    assert all(h.metadata["lang"] == "en" and 2010 <= h.metadata["year"] < 2020 for h in hits)
-    assert c.search(base[1], k=5, filter={"lang": {"$in": ["fr"]}}) == []
+    c, base = check_filters(db, "c")
     with pytest.raises(CollectionError, match="unknown operator"):
         c.search(base[1], k=5, filter={"year": {"$near": 3}})
     with pytest.raises(TypeError):

@@ -36,7 +36,7 @@ from toondb._collection import Collection, SearchResult
 from toondb.errors import CollectionError, CollectionExistsError, CollectionNotFoundError, ErrorCode
 
 from ipc_server import OK, ERROR, VALUE, TXN_ID, PONG, STOP_TIMEOUT, ServerProcess
-from collection_cases import brute_force, check_search_toon, random_vectors
+from collection_cases import brute_force, check_filters, check_search_toon, random_vectors
 
 
 # -- raw frames ----------------------------------------------------------------------------------
@@ -855,14 +855,7 @@ def test_collection_search_toon(client: IpcClient) -> None:
 
 
 def test_collection_filters(client: IpcClient) -> None:
-    c = client.create_collection("f", dimension=16)
-    base = random_vectors(200, seed=7)
-    c.insert_many(list(range(200)), base, [{"lang": "en" if i % 3 == 0 else "de", "year": 2000 + i % 30}
-                                           for i in range(200)])
-    hits = c.search(base[1], k=10, ef_search=200, filter={"lang": "en", "year": {"$gte": 2010, "$lt": 2020}})
-    assert len(hits) == 10
-    assert all(h.metadata["lang"] == "en" and 2010 <= h.metadata["year"] < 2020 for h in hits)
-    assert c.search(base[1], k=5, filter={"lang": {"$in": ["fr"]}}) == []
+    c, base = check_filters(client, "f")
     assert {h.id for h in c.search(base[1], k=200, ef_search=200, filter={"lang": {"$ne": "en"}})} == \
         {i for i in range(200) if i % 3 != 0}
 
