@@ -18,6 +18,7 @@ struct ToonDBBulk: ParsableCommand {
 
 extension VectorMetric: ExpressibleByArgument {}
 extension VectorFileFormat: ExpressibleByArgument {}
+extension VectorEncoding: ExpressibleByArgument {}
 
 /// What every subcommand reports: `--json` on stdout, text on stderr unless `--quiet`.
 struct Report {
@@ -71,6 +72,8 @@ struct BuildIndex: ParsableCommand {
     @Option(name: [.short, .long], help: "Build threads (0 = all cores).") var threads = 0
     @Option(help: "cosine, ip or l2.") var metric: VectorMetric = .cosine
     @Option(help: "Seed of the level generator.") var seed: UInt64 = 42
+    @Option(help: "What the graph walk reads: f32 (exact), f16 or int8 (compact copies; results re-ranked on f32).")
+    var encoding: VectorEncoding = .float32
     @Flag(help: "No text on stderr.") var quiet = false
     @Flag(help: "Print the build statistics as JSON on stdout.") var json = false
 
@@ -86,9 +89,10 @@ struct BuildIndex: ParsableCommand {
             }
             idList = (0..<idFile.rows).map { UnsafeRawPointer(idFile.row($0).baseAddress!).loadUnaligned(as: UInt64.self) }
         }
-        report.say("building: \(matrix.rows) vectors of dimension \(matrix.dimension) from \(input), metric \(metric.rawValue), M \(m), ef_construction \(efConstruction)")
+        report.say("building: \(matrix.rows) vectors of dimension \(matrix.dimension) from \(input), metric \(metric.rawValue), M \(m), ef_construction \(efConstruction), encoding \(encoding.rawValue)")
         let start = DispatchTime.now().uptimeNanoseconds
-        let index = try HNSWIndex(dimension: matrix.dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed)
+        let index = try HNSWIndex(dimension: matrix.dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed,
+                                  encoding: encoding)
         try index.build(ids: idList, vectors: UnsafeBufferPointer(start: matrix.elements, count: matrix.rows * matrix.dimension),
                         count: matrix.rows, threads: threads)
         let buildSeconds = seconds(since: start)
@@ -99,7 +103,8 @@ struct BuildIndex: ParsableCommand {
         report.say("built \(output): \(matrix.rows) vectors in \(String(format: "%.3f", elapsed)) s (\(Int(rate)) vectors/s), \(size) bytes")
         report.emit([("vectors", "\(matrix.rows)"), ("dimension", "\(matrix.dimension)"),
                      ("elapsed_seconds", String(format: "%.6f", elapsed)), ("rate", String(format: "%.1f", rate)),
-                     ("index_size_bytes", "\(size)"), ("metric", jsonString(metric.rawValue))])
+                     ("index_size_bytes", "\(size)"), ("metric", jsonString(metric.rawValue)),
+                     ("encoding", jsonString(encoding.rawValue))])
     }
 }
 
@@ -146,6 +151,7 @@ struct Info: ParsableCommand {
         let members: [(String, String)] = [
             ("vectors", "\(loaded.count)"), ("dimension", "\(loaded.dimension)"), ("metric", jsonString(loaded.metric.rawValue)),
             ("m", "\(loaded.m)"), ("ef_construction", "\(loaded.efConstruction)"), ("tombstones", "\(loaded.tombstoneCount)"),
+            ("encoding", jsonString(loaded.encoding.rawValue)),
             ("index_size_bytes", "\(fileSize(index))"),
         ]
         report.say(members.map { "\($0.0): \($0.1)" }.joined(separator: "\n"))

@@ -36,6 +36,41 @@ public enum VectorDistance {
         toondb_squared_l2(a, b, count)
     }
 
+    /// The exact inner product of `count` int8 codes (the int8 encoding's kernel); codes must
+    /// lie in −127...127.
+    @inline(__always)
+    public static func dotInt8(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, count: Int) -> Int32 {
+        toondb_dot_i8(a, b, count)
+    }
+
+    /// The exact squared Euclidean distance of `count` int8 codes in −127...127 (`count` ≤
+    /// 32,768, so the sum fits 32 bits).
+    @inline(__always)
+    public static func squaredL2Int8(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, count: Int) -> Int32 {
+        toondb_squared_l2_i8(a, b, count)
+    }
+
+    /// The inner product of `count` IEEE binary16 values given as bit patterns (the f16
+    /// encoding's kernel), accumulated in `Float`.
+    @inline(__always)
+    public static func dotFloat16(_ a: UnsafePointer<UInt16>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
+        toondb_dot_f16(a, b, count)
+    }
+
+    /// The squared Euclidean distance of `count` binary16 bit patterns, accumulated in `Float`.
+    @inline(__always)
+    public static func squaredL2Float16(_ a: UnsafePointer<UInt16>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
+        toondb_squared_l2_f16(a, b, count)
+    }
+
+    /// Narrows `count` floats to binary16 bit patterns (round to nearest even).
+    public static func float16Bits(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+        toondb_f32_to_f16(source, destination, count)
+    }
+
+    /// Widens one binary16 bit pattern to `Float` (exact).
+    public static func float(float16Bits bits: UInt16) -> Float { toondb_f16_to_f32(bits) }
+
     /// The inner product `Σ aᵢ·bᵢ` of two vectors of `count` floats, in portable Swift.
     ///
     /// The pointers need no particular alignment.

@@ -26,7 +26,7 @@ struct GraphSearch {
 
     /// Greedy descent at one layer (a beam of 1): moves to the closest neighbour while that
     /// improves on the current node.
-    func greedyClosest(_ query: UnsafePointer<Float>, from start: Neighbor, layer: Int,
+    func greedyClosest(_ query: UnsafeRawPointer, from start: Neighbor, layer: Int,
                        buffer: UnsafeMutablePointer<UInt32>) -> Neighbor {
         var current = start
         var improved = true
@@ -52,7 +52,7 @@ struct GraphSearch {
     /// still route the search. The search stops when the closest unexpanded candidate is
     /// farther than the worst of `ef` results (so with a very selective filter it may visit
     /// much of the graph).
-    func searchLayer(_ query: UnsafePointer<Float>, entries: [Neighbor], ef: Int, layer: Int,
+    func searchLayer(_ query: UnsafeRawPointer, entries: [Neighbor], ef: Int, layer: Int,
                      visited: VisitedSet, buffer: UnsafeMutablePointer<UInt32>,
                      eligible: ((UInt32) -> Bool)?) -> FarthestFirstHeap {
         visited.reset(capacity: s.capacity)
@@ -71,10 +71,10 @@ struct GraphSearch {
             let count = copyLinks(c.node, layer: layer, into: buffer)
             // The neighbours' vectors are scattered through memory: ask for the next one while
             // this one's distance is computed, so their cache misses overlap.
-            if count > 0 { toondb_prefetch(s.vector(Int(buffer[0])), s.stride * 4) }
+            if count > 0 { toondb_prefetch(s.row(Int(buffer[0])), s.rowBytes) }
             for i in 0..<count {
                 let n = buffer[i]
-                if i &+ 1 < count { toondb_prefetch(s.vector(Int(buffer[i &+ 1])), s.stride * 4) }
+                if i &+ 1 < count { toondb_prefetch(s.row(Int(buffer[i &+ 1])), s.rowBytes) }
                 guard visited.insert(n) else { continue }
                 let d = s.distance(query, node: n)
                 if results.count < ef || d < results.top.distance {
@@ -100,7 +100,7 @@ struct GraphSearch {
         kept.reserveCapacity(limit)
         for c in candidates {
             if kept.count >= limit { break }
-            let v = s.vector(Int(c.node))
+            let v = s.row(Int(c.node))
             var diverse = true
             for r in kept where s.distance(v, node: r.node) < c.distance {
                 diverse = false
@@ -126,7 +126,7 @@ struct GraphSearch {
             list[0] = UInt32(count + 1)
             return
         }
-        let base = s.vector(n)
+        let base = s.row(n)
         var pool: [Neighbor] = [Neighbor(distance: distance, node: newNode)]
         pool.reserveCapacity(count + 1)
         for i in 0..<count {
@@ -143,7 +143,7 @@ struct GraphSearch {
     /// `entry` whose top layer is `topLayer` (the paper's INSERT, after the level draw).
     func insert(_ q: UInt32, entry: UInt32, topLayer: Int, efConstruction: Int,
                 visited: VisitedSet, buffer: UnsafeMutablePointer<UInt32>) {
-        let query = UnsafePointer(s.vector(Int(q)))
+        let query = s.row(Int(q))
         let level = Int(s.levels[Int(q)])
         var current = Neighbor(distance: s.distance(query, node: entry), node: entry)
         var layer = topLayer

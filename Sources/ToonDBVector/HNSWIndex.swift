@@ -52,6 +52,8 @@ public final class HNSWIndex: @unchecked Sendable {
     public let efConstruction: Int
     /// The seed of the level generator.
     public let seed: UInt64
+    /// The form of the vectors the graph walk reads (see ``VectorEncoding``).
+    public let encoding: VectorEncoding
 
     private let levelMultiplier: Double
     /// `dimension` rounded up to a multiple of 16 (the storage row length), kept here so that
@@ -89,9 +91,11 @@ public final class HNSWIndex: @unchecked Sendable {
     ///   - efConstruction: beam width while inserting (≥ 1; raised to at least `m`).
     ///   - seed: seed of the level generator; equal seeds give equal graphs when built on one
     ///     thread.
+    ///   - encoding: the compact copy the graph walk reads (``VectorEncoding/float32``, the
+    ///     default, walks the exact vectors); int8 allows a dimension of at most 32,768.
     /// - Throws: ``VectorIndexError/Code/invalidArgument`` for out-of-range parameters.
     public init(dimension: Int, metric: VectorMetric, m: Int = 16, efConstruction: Int = 100,
-                seed: UInt64 = 42) throws(VectorIndexError) {
+                seed: UInt64 = 42, encoding: VectorEncoding = .float32) throws(VectorIndexError) {
         guard dimension >= 1 else {
             throw VectorIndexError(.invalidArgument, "dimension must be at least 1, got \(dimension)")
         }
@@ -101,6 +105,10 @@ public final class HNSWIndex: @unchecked Sendable {
         guard efConstruction >= 1 else {
             throw VectorIndexError(.invalidArgument, "efConstruction must be at least 1, got \(efConstruction)")
         }
+        guard encoding != .int8 || dimension <= VectorEncoding.maxInt8Dimension else {
+            throw VectorIndexError(.invalidArgument,
+                                   "the int8 encoding allows a dimension of at most \(VectorEncoding.maxInt8Dimension), got \(dimension)")
+        }
         self.dimension = dimension
         self.metric = metric
         self.m = m
@@ -108,7 +116,8 @@ public final class HNSWIndex: @unchecked Sendable {
         self.seed = seed
         self.levelMultiplier = 1 / log(Double(m))
         self.rng = SplitMix64(seed: seed)
-        self.storage = GraphStorage(dimension: dimension, metric: metric, m: m)
+        self.encoding = encoding
+        self.storage = GraphStorage(dimension: dimension, metric: metric, m: m, encoding: encoding)
         self.stride = storage.stride
     }
 
@@ -124,6 +133,7 @@ public final class HNSWIndex: @unchecked Sendable {
         self.m = m
         self.efConstruction = efConstruction
         self.seed = seed
+        self.encoding = storage.encoding
         self.levelMultiplier = 1 / log(Double(m))
         self.rng = SplitMix64(seed: seed &+ UInt64(nodeCount) &* 0x9E37_79B9_7F4A_7C15)
         self.storage = storage
@@ -161,6 +171,12 @@ public final class HNSWIndex: @unchecked Sendable {
     /// ``compacted(threads:)``.
     public var tombstoneCount: Int {
         bookkeeping.withLock(0) { tombstones }
+    }
+
+    /// The int8 encoding's scale (codes are `round(x · scale)`), or `nil` when the encoding is
+    /// not int8 or no vector has been added yet (the scale is chosen from the first batch).
+    public var int8Scale: Float? {
+        structureLock.withReadLock { storage.int8Scale > 0 ? storage.int8Scale : nil }
     }
 
     /// Whether a live vector with this id is in the index.
@@ -202,7 +218,11 @@ public final class HNSWIndex: @unchecked Sendable {
     ///
     /// Everything is validated before anything is inserted: on error the index is unchanged.
     /// With `threads == 1` the result is deterministic for a given seed (and equals adding the
-    /// vectors one by one in order).
+    /// vectors one by one in order, plus the repair below).
+    ///
+    /// A batch of at least 1,024 vectors, or of at least an eighth of the index, ends with a
+    /// walk of the whole graph that gives any node no search can reach a new incoming link (the
+    /// neighbour heuristic leaves a few such nodes, more often when linking in parallel).
     ///
     /// - Throws: ``VectorIndexError`` with `wrongDimension` (also when `ids.count` or
     ///   `vectors.count` do not match `count`), `duplicateID` (in the index or twice in `ids`),
@@ -243,6 +263,7 @@ public final class HNSWIndex: @unchecked Sendable {
             }
         }
 
+        if encoding == .int8 { trainInt8Scale(source: source, count: count) }
         structureLock.readLock()
         defer { structureLock.unlock() }
         let first = try reserveSlots(ids: ids, source: source)
@@ -252,19 +273,45 @@ public final class HNSWIndex: @unchecked Sendable {
             let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
             for i in 0..<count { link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer) }
             returnScratch(visited, buffer)
-            return
-        }
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            // Each worker reads the storage itself: the caller's read lock keeps it in place.
-            let snapshot = self.storage
-            let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
-            while true {
-                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if i >= count { break }
-                link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer)
+        } else {
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                // Each worker reads the storage itself: the caller's read lock keeps it in place.
+                let snapshot = self.storage
+                let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= count { break }
+                    link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer)
+                }
+                returnScratch(visited, buffer)
             }
-            returnScratch(visited, buffer)
+        }
+        // The heuristic can leave nodes no search reaches; a walk of the whole graph finds them
+        // (see repairUnreachable). It costs one pass over every adjacency list, so it runs only
+        // after a batch that is large in itself or against the index.
+        let used = bookkeeping.withLock(0) { nodeCount }
+        if count >= Self.repairBatch || count * 8 >= used {
+            let (entry, top) = entryLock.withLock(0) { (entryNode, topLayer) }
+            if let entry {
+                let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
+                _ = GraphSearch(s: snapshot, locks: nodeLocks).repairUnreachable(
+                    count: used, entry: entry, topLayer: top, ef: efConstruction, visited: visited, buffer: buffer)
+                returnScratch(visited, buffer)
+            }
+        }
+    }
+
+    /// A bulk insert of at least this many vectors (or of an eighth of the index) ends with
+    /// the reachability repair.
+    static let repairBatch = 1024
+
+    /// Chooses the int8 scale from this batch if no batch has yet (see ``Int8Scale``).
+    private func trainInt8Scale(source: UnsafePointer<Float>, count: Int) {
+        if structureLock.withReadLock({ storage.int8Scale > 0 }) { return }
+        let scale = Int8Scale.train(rows: source, count: count, dimension: dimension, normalize: metric == .cosine)
+        structureLock.withWriteLock {
+            if storage.int8Scale == 0 { storage.setInt8Scale(scale) }
         }
     }
 
@@ -297,6 +344,7 @@ public final class HNSWIndex: @unchecked Sendable {
                     let row = s.vector(n)
                     row.update(from: source + i * dimension, count: dimension)
                     if metric == .cosine { VectorDistance.normalize(row, count: dimension) }
+                    s.encodeRow(n)
                 }
                 return first
             }
@@ -375,7 +423,7 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         do {
             let index = try HNSWIndex(dimension: dimension, metric: metric, m: m,
-                                      efConstruction: efConstruction, seed: seed)
+                                      efConstruction: efConstruction, seed: seed, encoding: encoding)
             try index.build(ids: ids, vectors: flat, count: ids.count, threads: threads)
             return index
         } catch {
@@ -396,7 +444,9 @@ public final class HNSWIndex: @unchecked Sendable {
     ///   - filter: when given, only ids for which it returns `true` are returned; nodes it
     ///     rejects still route the search, so up to `k` results come back as long as enough
     ///     ids pass (a very selective filter makes the search visit more of the graph).
-    /// - Returns: pairs of id and distance (``VectorMetric`` semantics), closest first.
+    /// - Returns: pairs of id and distance (``VectorMetric`` semantics), closest first. The
+    ///   distances are exact for every encoding: with f16 or int8 the `efSearch` candidates
+    ///   the walk found are re-ranked on the `Float` vectors.
     /// - Throws: ``VectorIndexError`` with `wrongDimension`, `nonFiniteValue` or (cosine)
     ///   `zeroVector`.
     public func search(_ query: [Float], k: Int, efSearch: Int = 64,
@@ -405,9 +455,11 @@ public final class HNSWIndex: @unchecked Sendable {
         guard k > 0 else { return [] }
         let q = try prepareQuery(query)
         return q.withUnsafeBufferPointer { qb in
-            let query = qb.baseAddress!
+            let exactQuery = qb.baseAddress!
             return structureLock.withReadLock {
                 let s = storage
+                return withUnsafeTemporaryAllocation(byteCount: s.rowBytes, alignment: 64) { codeBuffer in
+                let query = s.encodeQuery(exactQuery, into: codeBuffer.baseAddress!)
                 entryLock.lock(0)
                 let entry = entryNode
                 let top = topLayer
@@ -435,7 +487,13 @@ public final class HNSWIndex: @unchecked Sendable {
                 }
                 let found = graph.searchLayer(query, entries: [current], ef: max(efSearch, k), layer: 0,
                                               visited: visited, buffer: buffer, eligible: eligible)
-                return found.sortedClosestFirst().prefix(k).map { (id: ids[Int($0.node)], distance: $0.distance) }
+                var ranked = found.sortedClosestFirst()
+                if s.encoding != .float32 {
+                    ranked = ranked.map { Neighbor(distance: s.exactDistance(exactQuery, node: $0.node), node: $0.node) }
+                    ranked.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.node < $1.node) }
+                }
+                return ranked.prefix(k).map { (id: ids[Int($0.node)], distance: $0.distance) }
+                }
             }
         }
     }
@@ -455,7 +513,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 let used = bookkeeping.withLock(0) { nodeCount }
                 var heap = FarthestFirstHeap(capacity: k + 1)
                 for n in 0..<used where !s.deleted[n] && (filter?(s.ids[n]) ?? true) {
-                    let d = s.distance(qb.baseAddress!, node: UInt32(n))
+                    let d = s.exactDistance(qb.baseAddress!, node: UInt32(n))
                     if heap.count < k || d < heap.top.distance {
                         heap.push(Neighbor(distance: d, node: UInt32(n)))
                         if heap.count > k { heap.pop() }

@@ -6,12 +6,17 @@ import Musl
 import Darwin
 #endif
 
-/// The on-disk format of an ``HNSWIndex`` (version 1). docs/vector-index-format.md is the
-/// reference; this enum holds its constants and the layout rule shared by writer and reader.
+/// The on-disk format of an ``HNSWIndex`` (versions 1 and 2). docs/vector-index-format.md is
+/// the reference; this enum holds its constants and the layout rule shared by writer and reader.
 enum IndexFileFormat {
     /// "TOONHNSW".
     static let magic: [UInt8] = Array("TOONHNSW".utf8)
-    static let version: UInt32 = 1
+    /// The newest version. Version 2 adds the encoding and int8 scale header fields; an f32
+    /// index is still written as version 1, so older readers load it.
+    static let version: UInt32 = 2
+    /// Header offsets of the version-2 fields (reserved, zero, in version 1).
+    static let encodingOffset = 224
+    static let int8ScaleOffset = 228
     static let headerSize = 256
     /// Byte offset of the header CRC (it covers bytes 0..<252).
     static let headerCRCOffset = 252
@@ -231,7 +236,11 @@ extension HNSWIndex {
             }
         }
         for i in 0..<8 { header[i] = IndexFileFormat.magic[i] }
-        put(IndexFileFormat.version, at: 8)
+        put(encoding == .float32 ? UInt32(1) : IndexFileFormat.version, at: 8)
+        if encoding != .float32 {
+            put(encoding.fileCode, at: IndexFileFormat.encodingOffset)
+            put(s.int8Scale.bitPattern, at: IndexFileFormat.int8ScaleOffset)
+        }
         put(UInt32(IndexFileFormat.headerSize), at: 12)
         put(UInt64(layout.fileSize), at: 16)
         put(UInt32(dimension), at: 24)

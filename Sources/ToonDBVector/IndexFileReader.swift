@@ -113,9 +113,9 @@ private struct IndexFileReader {
             throw corrupt("bad magic at offset 0: not a ToonDB vector index file")
         }
         let version = u32(8)
-        guard version == Format.version else {
+        guard version == 1 || version == Format.version else {
             throw VectorIndexError(.unsupportedVersion,
-                                   "\(path): format version \(version) at offset 8 is not supported (this reader knows version \(Format.version))")
+                                   "\(path): format version \(version) at offset 8 is not supported (this reader knows versions 1 and \(Format.version))")
         }
         let storedHeaderCRC = u32(Format.headerCRCOffset)
         let headerCRC = IndexCRC32C.mask(IndexCRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<Format.headerCRCOffset])))
@@ -178,8 +178,29 @@ private struct IndexFileReader {
         guard u32(76) == UInt32(Section.allCases.count) else {
             throw corrupt("section count \(u32(76)) at offset 76, expected \(Section.allCases.count)")
         }
-        for offset in (Format.sectionTableOffset + Section.allCases.count * Format.sectionEntrySize)..<Format.headerCRCOffset
-            where bytes[offset] != 0 {
+        // Version 2 adds the encoding and the int8 scale; version 1 is always f32.
+        var encoding = VectorEncoding.float32
+        var int8Scale: Float = 0
+        if version >= 2 {
+            guard let e = VectorEncoding(fileCode: u32(Format.encodingOffset)) else {
+                throw corrupt("unknown encoding code \(u32(Format.encodingOffset)) at offset \(Format.encodingOffset)")
+            }
+            encoding = e
+            int8Scale = Float(bitPattern: u32(Format.int8ScaleOffset))
+            if encoding == .int8 {
+                guard dimension <= VectorEncoding.maxInt8Dimension else {
+                    throw corrupt("dimension \(dimension) at offset 24 is above the int8 encoding's limit \(VectorEncoding.maxInt8Dimension)")
+                }
+                guard count == 0 ? int8Scale == 0 : (int8Scale.isFinite && int8Scale > 0) else {
+                    throw corrupt("int8 scale \(int8Scale) at offset \(Format.int8ScaleOffset) must be positive and finite (0 when the index is empty)")
+                }
+            } else if u32(Format.int8ScaleOffset) != 0 {
+                throw corrupt("int8 scale at offset \(Format.int8ScaleOffset) is not zero for encoding \(encoding.rawValue)")
+            }
+        }
+        let reservedStart = version >= 2 ? Format.int8ScaleOffset + 4
+            : Format.sectionTableOffset + Section.allCases.count * Format.sectionEntrySize
+        for offset in reservedStart..<Format.headerCRCOffset where bytes[offset] != 0 {
             throw corrupt("reserved header byte at offset \(offset) is not zero")
         }
 
@@ -313,11 +334,12 @@ private struct IndexFileReader {
 
         // 6. Build. Everything below is trusted.
         if count == 0 {
-            let index = try HNSWIndex(dimension: dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed)
+            let index = try HNSWIndex(dimension: dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed,
+                                      encoding: encoding)
             mapping.unmap()  // after the last throwing call: the caller unmaps on error
             return index
         }
-        let storage = GraphStorage(dimension: dimension, metric: metric, m: m, count: count,
+        let storage = GraphStorage(dimension: dimension, metric: metric, m: m, encoding: encoding, int8Scale: int8Scale, count: count,
                                    mappedVectors: (mapping.base + vectorsAt).assumingMemoryBound(to: Float.self),
                                    mapping: mapping)
         UnsafeMutableRawPointer(storage.ids).copyMemory(from: base + idsAt, byteCount: 8 * count)

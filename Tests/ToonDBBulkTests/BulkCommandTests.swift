@@ -45,6 +45,23 @@ import ToonDBTestSupport
 
         let info = try json(try run(["info", "-i", index, "--json", "--quiet"]).stdout)
         #expect(info["vectors"] as? Int == 600 && info["metric"] as? String == "cosine" && info["m"] as? Int == 16)
+        #expect(info["encoding"] as? String == "f32")
+
+        // An int8 index: recorded in the file, reported by info, and its query answers carry
+        // the exact distances (re-ranked on f32), equal to the f32 index's for the same hit.
+        let int8Index = directory.child("int8.hnsw")
+        let int8Build = try run(["build-index", "-i", base, "-o", int8Index, "-d", "384", "--encoding", "int8", "--json", "--quiet"])
+        #expect(int8Build.status == 0, "\(int8Build.stderr)")
+        #expect(try json(int8Build.stdout)["encoding"] as? String == "int8")
+        #expect(try json(try run(["info", "-i", int8Index, "--json", "--quiet"]).stdout)["encoding"] as? String == "int8")
+        let exactTop = try json(try run(["query", "-i", index, "-q", queries, "-k", "1", "--ef", "200", "--json", "--quiet"]).stdout)["results"] as! [[[String: Any]]]
+        let int8Top = try json(try run(["query", "-i", int8Index, "-q", queries, "-k", "1", "--ef", "200", "--json", "--quiet"]).stdout)["results"] as! [[[String: Any]]]
+        for (a, b) in zip(exactTop, int8Top) {
+            #expect(a[0]["id"] as? Int == b[0]["id"] as? Int)
+            #expect(a[0]["distance"] as? Double == b[0]["distance"] as? Double)
+        }
+        let badEncoding = try run(["build-index", "-i", base, "-o", directory.child("x"), "-d", "384", "--encoding", "int4"])
+        #expect(badEncoding.status != 0 && badEncoding.stderr.contains("int4"))
 
         let query = try run(["query", "-i", index, "-q", queries, "-k", "4", "--ef", "100", "--json", "--quiet"])
         #expect(query.status == 0, "\(query.stderr)")

@@ -75,3 +75,64 @@ import ToonDBVector
         #expect(zero.withUnsafeMutableBufferPointer { VectorDistance.normalize($0.baseAddress!, count: 3) } == 0)
     }
 }
+
+/// The int8 and f16 kernels of the compact encodings against plain Swift references.
+@Suite struct QuantizedKernelTests {
+    static let lengths = [0, 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 384, 768, 32_768]
+
+    @Test(arguments: lengths)
+    func int8KernelsAreExact(count: Int) {
+        var rng = TestRandom(UInt64(count) &+ 5)
+        // Extremes included: ±127 everywhere is the largest sum the kernels must hold.
+        let extremes = count == 32_768
+        let a: [Int8] = (0..<count).map { _ in extremes ? 127 : Int8(Int(rng.next() % 255) - 127) }
+        let b: [Int8] = (0..<count).map { _ in extremes ? -127 : Int8(Int(rng.next() % 255) - 127) }
+        var dot: Int64 = 0, l2: Int64 = 0
+        for i in 0..<count {
+            dot += Int64(a[i]) * Int64(b[i])
+            l2 += (Int64(a[i]) - Int64(b[i])) * (Int64(a[i]) - Int64(b[i]))
+        }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                let x = pa.baseAddress ?? UnsafePointer(bitPattern: 64)!, y = pb.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                #expect(Int64(VectorDistance.dotInt8(x, y, count: count)) == dot)
+                #expect(Int64(VectorDistance.squaredL2Int8(x, y, count: count)) == l2)
+            }
+        }
+    }
+
+    @Test(arguments: lengths.filter { $0 <= 768 })
+    func float16KernelsMatchAWidenedReference(count: Int) {
+        var rng = TestRandom(UInt64(count) &+ 9)
+        let a = rng.vector(count).map { $0 * 3 }, b = rng.vector(count).map { $0 * 3 }
+        var ha = [UInt16](repeating: 0, count: count), hb = ha
+        a.withUnsafeBufferPointer { src in ha.withUnsafeMutableBufferPointer { VectorDistance.float16Bits(src.baseAddress ?? UnsafePointer(bitPattern: 64)!, into: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 64)!, count: count) } }
+        b.withUnsafeBufferPointer { src in hb.withUnsafeMutableBufferPointer { VectorDistance.float16Bits(src.baseAddress ?? UnsafePointer(bitPattern: 64)!, into: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 64)!, count: count) } }
+        // Narrowing is IEEE round-to-nearest-even, as Swift's Float16 initialiser.
+        for i in 0..<count {
+            #expect(ha[i] == Float16(a[i]).bitPattern)
+            #expect(VectorDistance.float(float16Bits: ha[i]) == Float(Float16(bitPattern: ha[i])))
+        }
+        let wa = ha.map { Double(Float16(bitPattern: $0)) }, wb = hb.map { Double(Float16(bitPattern: $0)) }
+        let dot = zip(wa, wb).reduce(0) { $0 + $1.0 * $1.1 }
+        let l2 = zip(wa, wb).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        ha.withUnsafeBufferPointer { pa in
+            hb.withUnsafeBufferPointer { pb in
+                let x = pa.baseAddress ?? UnsafePointer(bitPattern: 64)!, y = pb.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                let tolerance = 1e-5 * Double(count) * 9 + 1e-6
+                #expect(abs(Double(VectorDistance.dotFloat16(x, y, count: count)) - dot) <= tolerance)
+                #expect(abs(Double(VectorDistance.squaredL2Float16(x, y, count: count)) - l2) <= tolerance)
+            }
+        }
+    }
+
+    /// Every binary16 bit pattern widens as Swift's Float16 does (subnormals, infinities and
+    /// NaN included).
+    @Test func float16WideningCoversEveryPattern() {
+        for bits in 0...UInt16.max {
+            let ours = VectorDistance.float(float16Bits: bits)
+            let swift = Float(Float16(bitPattern: bits))
+            #expect(ours.bitPattern == swift.bitPattern || (ours.isNaN && swift.isNaN), "bits \(bits)")
+        }
+    }
+}

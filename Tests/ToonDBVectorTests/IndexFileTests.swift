@@ -12,9 +12,11 @@ import Testing
         return path
     }
 
-    func makeIndex(_ metric: VectorMetric, count: Int, dataSeed: UInt64 = 1) throws -> HNSWIndex {
+    func makeIndex(_ metric: VectorMetric, count: Int, dataSeed: UInt64 = 1,
+                   encoding: VectorEncoding = .float32) throws -> HNSWIndex {
         var rng = TestRandom(dataSeed)
-        let index = try HNSWIndex(dimension: Self.dimension, metric: metric, m: 6, efConstruction: 40, seed: 7)
+        let index = try HNSWIndex(dimension: Self.dimension, metric: metric, m: 6, efConstruction: 40, seed: 7,
+                                  encoding: encoding)
         try index.build(ids: (0..<count).map { UInt64($0) * 3 + 1 }, vectors: rng.flat(count: count, dimension: Self.dimension),
                         count: count, threads: 1)
         return index
@@ -108,6 +110,61 @@ import Testing
         // Writing the loaded index gives the same bytes.
         try loaded.write(to: dir + "/again.hnsw")
         #expect(bytes(path) == bytes(dir + "/again.hnsw"))
+    }
+
+    /// f16 and int8 files are version 2 with the encoding (and the int8 scale) in the header;
+    /// the codes are recomputed from the stored vectors on load, so the loaded index searches
+    /// exactly like the one written. f32 files stay version 1.
+    @Test(arguments: VectorEncoding.allCases)
+    func encodingsRoundTrip(encoding: VectorEncoding) throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let index = try makeIndex(.cosine, count: 400, encoding: encoding)
+        index.remove(id: 4)
+        let path = dir + "/index.hnsw"
+        try index.write(to: path)
+        let b = bytes(path)
+        #expect(b[8] == (encoding == .float32 ? 1 : 2))
+        #expect(b[224] == [VectorEncoding.float32: 0, .float16: 1, .int8: 2][encoding])
+        let loaded = try HNSWIndex.load(path: path)
+        #expect(loaded.encoding == encoding)
+        #expect(loaded.int8Scale == index.int8Scale)
+        #expect(loaded.vector(id: 7) == index.vector(id: 7))
+        try expectSameResults(index, loaded)
+        // Inserting into the loaded index (which copies the mapped rows) keeps it searching
+        // like the original after the same insert.
+        var rng = TestRandom(5)
+        let extra = rng.vector(Self.dimension)
+        try index.add(id: 100_000, vector: extra)
+        try loaded.add(id: 100_000, vector: extra)
+        try expectSameResults(index, loaded, seed: 3)
+        try loaded.write(to: dir + "/again.hnsw")
+        try index.write(to: path)
+        #expect(bytes(path) == bytes(dir + "/again.hnsw"))
+    }
+
+    @Test func encodingHeaderFieldsAreChecked() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/index.hnsw"
+        try makeIndex(.l2, count: 30, encoding: .int8).write(to: path)
+        let whole = bytes(path)
+        func expectRejected(_ message: String, _ edit: (inout [UInt8]) -> Void) {
+            var damaged = whole
+            edit(&damaged)
+            reseal(&damaged, section: 0)
+            save(damaged, path)
+            let error = loadError(path)
+            #expect(error?.code == .corruptFile)
+            #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+        }
+        expectRejected("unknown encoding code 9") { putU32(&$0, 224, 9) }
+        expectRejected("int8 scale") { putU32(&$0, 228, Float.nan.bitPattern) }
+        expectRejected("int8 scale") { putU32(&$0, 228, 0) }
+        expectRejected("int8 scale at offset 228 is not zero") { putU32(&$0, 224, 1) }  // f16 with a scale
+        expectRejected("reserved header byte at offset 232") { $0[232] = 1 }
+        // A version-1 file must not use the version-2 fields.
+        expectRejected("reserved header byte at offset 224") { putU32(&$0, 8, 1) }
     }
 
     @Test func loadedIndexContinuesLikeTheOriginal() throws {
@@ -260,10 +317,10 @@ import Testing
         #expect(loadError(path)?.message.contains("magic") == true)
 
         var future = whole
-        putU32(&future, 8, 2)
+        putU32(&future, 8, 3)
         save(future, path)
         #expect(loadError(path)?.code == .unsupportedVersion)
-        #expect(loadError(path)?.message.contains("version 2") == true)
+        #expect(loadError(path)?.message.contains("version 3") == true)
 
         #expect(loadError(dir + "/missing.hnsw")?.code == .io)
         #expect(loadError(dir + "/missing.hnsw")?.message.contains("missing.hnsw") == true)

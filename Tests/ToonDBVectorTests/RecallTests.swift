@@ -15,19 +15,22 @@ import ToonDBVector
     static let baseCount = 5000
     #endif
 
-    @Test func recallAt10OnMiniLMAtLeast095() throws {
+    /// Every encoding: f16 and int8 walk the graph on compact codes and re-rank on the exact
+    /// vectors, and must still reach the same bar at the default ef_search.
+    @Test(arguments: VectorEncoding.allCases)
+    func recallAt10OnMiniLMAtLeast095(encoding: VectorEncoding) throws {
         let (base, queries, truth) = try VectorTestData.load(baseCount: Self.baseCount)
         let baseCount = base.count / VectorTestData.dimension
         let queryCount = queries.count / VectorTestData.dimension
         #expect(baseCount == Self.baseCount && queryCount == 200 && truth.count == 200)
 
         let start = ContinuousClock.now
-        let index = try HNSWIndex(dimension: 384, metric: .cosine, m: 16, efConstruction: 100)
+        let index = try HNSWIndex(dimension: 384, metric: .cosine, m: 16, efConstruction: 100, encoding: encoding)
         try index.build(ids: (0..<baseCount).map(UInt64.init), vectors: base, count: baseCount, threads: 0)
         let built = ContinuousClock.now
         let recall = try VectorTestData.recall(index, queries: queries, truth: truth, queryCount: queryCount, efSearch: 64)
         let searched = ContinuousClock.now
-        print("recall@10 (cosine, M=16, efConstruction=100, efSearch=64, \(baseCount) base, \(queryCount) queries) = \(recall); build \(built - start), search \(searched - built)")
+        print("recall@10 (\(encoding.rawValue), cosine, M=16, efConstruction=100, efSearch=64, \(baseCount) base, \(queryCount) queries) = \(recall); build \(built - start), search \(searched - built)")
         #expect(recall >= 0.95)
     }
 }

@@ -7,6 +7,9 @@ Usage (from the repository root; ``make bench-vectors`` builds and installs what
     .venv/bin/python python/benchmarks/bench_vectors.py --bulk .build/release/toondb-bulk \\
         [--data ../shared/vectors] [--random 100000] [--threads 1,2] [--runs 3]
 
+Engines ``toondb-f16`` and ``toondb-int8`` are toondb with ``--encoding f16`` / ``int8`` (the graph
+walk reads compact copies; results are re-ranked on the exact vectors).
+
 Datasets: the MiniLM sentence embeddings of ``--data`` (384-d, cosine = inner product on unit
 vectors, exact top-10 ground truth shipped with them) and, with ``--random N``, N random
 768-d unit vectors with 1,000 random queries (ground truth computed exactly here).
@@ -41,12 +44,13 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[:10]) & set(t[:10])) / 10 for f, t in zip(found, truth)]))
 
 
-def toondb(bulk: str, base: np.ndarray, queries: np.ndarray, threads: int, scratch: str) -> Tuple[float, int, Dict[int, Tuple[float, np.ndarray]]]:
+def toondb(bulk: str, base: np.ndarray, queries: np.ndarray, threads: int, scratch: str,
+           encoding: str = "f32") -> Tuple[float, int, Dict[int, Tuple[float, np.ndarray]]]:
     source, index, query = (os.path.join(scratch, name) for name in ("base.npy", "index.hnsw", "queries.npy"))
     np.save(source, base)
     np.save(query, queries)
     out = subprocess.run([bulk, "build-index", "-i", source, "-o", index, "-m", str(M), "-e", str(EF_CONSTRUCTION),
-                          "-t", str(threads), "--metric", "ip", "--json", "--quiet"], capture_output=True, text=True, check=True)
+                          "-t", str(threads), "--metric", "ip", "--encoding", encoding, "--json", "--quiet"], capture_output=True, text=True, check=True)
     stats = json.loads(out.stdout)
     results = {}
     for ef in EFS:
@@ -157,6 +161,8 @@ def main() -> int:
     bulk = os.path.abspath(args.bulk)
     engines: Dict[str, Callable] = {
         "toondb": lambda b, q, t, s: toondb(bulk, b, q, t, s),
+        "toondb-f16": lambda b, q, t, s: toondb(bulk, b, q, t, s, "f16"),
+        "toondb-int8": lambda b, q, t, s: toondb(bulk, b, q, t, s, "int8"),
         "hnswlib": hnswlib_engine, "faiss": faiss_engine, "usearch": usearch_engine,
     }
     chosen = [name for name in args.engines.split(",") if name]
