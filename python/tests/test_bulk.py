@@ -31,6 +31,23 @@ def test_info(index):
     info = bulk.bulk_info(index)
     assert info["vectors"] == 300 and info["dimension"] == 32 and info["metric"] == "cosine"
     assert info["m"] == 16 and info["ef_construction"] == 100 and info["tombstones"] == 0
+    assert info["encoding"] == "f32"
+
+
+@pytest.mark.parametrize("encoding", ["f16", "int8"])
+def test_compact_encodings_keep_exact_distances(tmp_path, vectors, encoding):
+    path = str(tmp_path / f"{encoding}.hnsw")
+    bulk.bulk_build_index(vectors, path, quiet=True, encoding=encoding)
+    assert bulk.bulk_info(path)["encoding"] == encoding
+    rows = bulk.bulk_query_index(path, vectors[:20], k=10, ef_search=200)
+    exact = -(vectors[:20] @ vectors.T)
+    for i, row in enumerate(rows):
+        assert row[0].id == i
+        # Re-ranked on the f32 vectors: each distance is the exact cosine distance.
+        for hit in row:
+            assert abs(hit.distance - (1 + exact[i, hit.id])) < 1e-5
+    with pytest.raises(ValueError, match="encoding"):
+        bulk.bulk_build_index(vectors, path, encoding="int4")
 
 
 def test_query_finds_the_vector_itself_and_agrees_with_brute_force(index, vectors):

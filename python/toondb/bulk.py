@@ -129,22 +129,33 @@ def _run(arguments: Sequence[str]) -> Dict[str, Any]:
         raise BulkError(f"{_BINARY} {arguments[0]} printed no JSON result: {result.stdout[-500:]!r}") from error
 
 
+ENCODINGS = ("f32", "f16", "int8")
+
+
 def bulk_build_index(embeddings: Any, output: PathLike, m: int = 16, ef_construction: int = 100, threads: int = 0,
-                     quiet: bool = False, metric: str = "cosine", ids: Optional[Sequence[int]] = None) -> BulkBuildStats:
+                     quiet: bool = False, metric: str = "cosine", ids: Optional[Sequence[int]] = None,
+                     encoding: str = "f32") -> BulkBuildStats:
     """Builds an HNSW index file at ``output`` from ``embeddings`` (n × d).
 
     ``metric`` is ``"cosine"``, ``"ip"`` (inner product) or ``"l2"``; ``ids`` gives each
-    vector's id (default 0, 1, 2, ...); ``threads`` 0 uses every core."""
+    vector's id (default 0, 1, 2, ...); ``threads`` 0 uses every core.
+
+    ``encoding`` is what the graph walk reads while building and searching: ``"f32"`` (the
+    exact vectors), ``"f16"`` or ``"int8"`` (a half- or quarter-size copy; searches re-rank
+    their candidates on the exact vectors, so returned distances stay exact). int8 builds and
+    searches about twice as fast at the same recall on sentence embeddings (BENCHMARKS.md)."""
     import numpy as np
 
     matrix = _matrix(embeddings, "embeddings")
     if metric not in ("cosine", "ip", "l2"):
         raise ValueError(f"metric must be 'cosine', 'ip' or 'l2', not {metric!r}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be 'f32', 'f16' or 'int8', not {encoding!r}")
     with tempfile.TemporaryDirectory(prefix="toondb-bulk-") as scratch:
         source = os.path.join(scratch, "embeddings.npy")
         np.save(source, matrix)
         arguments = ["build-index", "-i", source, "-o", os.fspath(output), "-m", str(m), "-e", str(ef_construction),
-                     "-t", str(threads), "--metric", metric]
+                     "-t", str(threads), "--metric", metric, "--encoding", encoding]
         if ids is not None:
             id_array = np.asarray(ids, dtype=np.uint64)
             if id_array.shape != (matrix.shape[0],):
@@ -180,7 +191,7 @@ def bulk_query_index(index: PathLike, query: Any, k: int = 10,
 
 def bulk_info(index: PathLike) -> Dict[str, Any]:
     """The index file's description: vectors, dimension, metric, m, ef_construction,
-    tombstones, index_size_bytes."""
+    tombstones, encoding, index_size_bytes."""
     return _run(["info", "-i", os.fspath(index), "--quiet"])
 
 
