@@ -68,14 +68,20 @@ struct GraphSearch {
         while !candidates.isEmpty {
             let c = candidates.pop()
             if results.count >= ef && c.distance > results.top.distance { break }
-            let count = copyLinks(c.node, layer: layer, into: buffer)
-            // The neighbours' vectors are scattered through memory: ask for the next one while
-            // this one's distance is computed, so their cache misses overlap.
-            if count > 0 { toondb_prefetch(s.row(Int(buffer[0])), s.rowBytes) }
-            for i in 0..<count {
+            let linked = copyLinks(c.node, layer: layer, into: buffer)
+            // Keep only the neighbours not seen yet (compacted in place), then compute their
+            // distances while the rows `prefetchDepth` ahead are on their way from memory: the
+            // rows are scattered, and overlapping their cache misses is most of a build's speed.
+            var fresh = 0
+            for i in 0..<linked where visited.insert(buffer[i]) {
+                buffer[fresh] = buffer[i]
+                fresh &+= 1
+            }
+            let depth = Self.prefetchDepth
+            for i in 0..<min(depth, fresh) { toondb_prefetch(s.row(Int(buffer[i])), s.rowBytes) }
+            for i in 0..<fresh {
+                if i &+ depth < fresh { toondb_prefetch(s.row(Int(buffer[i &+ depth])), s.rowBytes) }
                 let n = buffer[i]
-                if i &+ 1 < count { toondb_prefetch(s.row(Int(buffer[i &+ 1])), s.rowBytes) }
-                guard visited.insert(n) else { continue }
                 let d = s.distance(query, node: n)
                 if results.count < ef || d < results.top.distance {
                     let e = Neighbor(distance: d, node: n)
@@ -89,6 +95,11 @@ struct GraphSearch {
         }
         return results
     }
+
+    /// How many rows ahead the beam search prefetches. Measured building 30k random 768-d
+    /// and 20k MiniLM vectors (f32 and int8, one thread): depth 1 (the row after this one) was
+    /// 5–15% slower than 2–4, which were within noise of each other.
+    static let prefetchDepth = 3
 
     /// The neighbour-selection heuristic (the paper's SELECT-NEIGHBORS-HEURISTIC without
     /// extending or keeping pruned candidates): walking `candidates` closest first, keep one
