@@ -93,7 +93,7 @@ public final class VectorCollection: Sendable {
         self.database = database
         do {
             let index = try HNSWIndex(dimension: settings.dimension, metric: settings.metric, m: settings.m,
-                                      efConstruction: settings.efConstruction)
+                                      efConstruction: settings.efConstruction, encoding: settings.encoding)
             self.updater = Mutex(IndexState(index: index))
         } catch {
             throw CollectionError(error)
@@ -353,7 +353,7 @@ public final class VectorCollection: Sendable {
 
 extension CollectionInfo {
     /// The JSON object both the C ABI and the IPC server return for a collection's info:
-    /// `name, dimension, metric, m, ef_construction, ef_search, count, tombstones, unindexable`.
+    /// `name, dimension, metric, m, ef_construction, ef_search, encoding, count, tombstones, unindexable`.
     public var json: String {
         JSON.object(CollectionSettings.jsonMembers(name: name, settings) + [
             ("count", String(count)),
@@ -373,6 +373,7 @@ extension CollectionSettings {
             ("m", String(settings.m)),
             ("ef_construction", String(settings.efConstruction)),
             ("ef_search", String(settings.efSearch)),
+            ("encoding", JSON.string(settings.encoding.rawValue)),
         ]
     }
 }

@@ -41,13 +41,25 @@ private func give(_ bytes: [UInt8], _ out: UnsafeMutablePointer<UnsafeMutablePoi
 public func toondb_collection_create(_ db: OpaquePointer?, _ collection: UnsafePointer<CChar>?, _ dimension: UInt32,
                                      _ metric: UnsafePointer<CChar>?, _ m: UInt32, _ efConstruction: UInt32,
                                      _ efSearch: UInt32) -> Int32 {
+    toondb_collection_create_encoded(db, collection, dimension, metric, m, efConstruction, efSearch, nil)
+}
+
+@_cdecl("toondb_collection_create_encoded")
+public func toondb_collection_create_encoded(_ db: OpaquePointer?, _ collection: UnsafePointer<CChar>?, _ dimension: UInt32,
+                                             _ metric: UnsafePointer<CChar>?, _ m: UInt32, _ efConstruction: UInt32,
+                                             _ efSearch: UInt32, _ encoding: UnsafePointer<CChar>?) -> Int32 {
     Embedded.collectionCall(-1) { () throws(CollectionError) -> Int32 in
         let metricName = metric.map { String(cString: $0) } ?? "cosine"
         guard let parsed = VectorMetric(rawValue: metricName) else {
             throw CollectionError(.invalidArgument, "unknown metric \"\(metricName)\": expected cosine, ip or l2")
         }
+        let encodingName = encoding.map { String(cString: $0) } ?? "f32"
+        guard let parsedEncoding = VectorEncoding(rawValue: encodingName) else {
+            throw CollectionError(.invalidArgument, "unknown encoding \"\(encodingName)\": expected f32, f16 or int8")
+        }
         let settings = CollectionSettings(dimension: Int(dimension), metric: parsed, m: Int(m),
-                                          efConstruction: Int(efConstruction), efSearch: Int(efSearch))
+                                          efConstruction: Int(efConstruction), efSearch: Int(efSearch),
+                                          encoding: parsedEncoding)
         _ = try Embedded.collections(db).create(try name(collection), settings: settings)
         return 0
     }

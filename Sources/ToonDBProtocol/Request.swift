@@ -158,6 +158,23 @@ public enum CollectionMetric: UInt8, Sendable, CaseIterable {
     }
 }
 
+/// What a collection's index walks (COLLECTION_CREATE's optional last byte): the exact vectors
+/// or an f16 / int8 copy (`ToonDBVector.VectorEncoding`).
+public enum CollectionEncoding: UInt8, Sendable, CaseIterable {
+    case float32 = 0
+    case float16 = 1
+    case int8 = 2
+
+    /// The encoding's name in collection descriptors and info (`VectorEncoding`'s raw value).
+    public var name: String {
+        switch self {
+        case .float32: "f32"
+        case .float16: "f16"
+        case .int8: "int8"
+        }
+    }
+}
+
 /// COLLECTION_CREATE's arguments: a name and the collection's fixed parameters (validated by
 /// the server, not by the wire format).
 public struct CollectionSpec: Sendable, Equatable {
@@ -171,15 +188,18 @@ public struct CollectionSpec: Sendable, Equatable {
     public var efConstruction: UInt32
     /// The beam width of a search that does not name one.
     public var efSearch: UInt32
+    /// What the index walks; sent only when not f32.
+    public var encoding: CollectionEncoding
 
     public init(name: String, dimension: UInt32, metric: CollectionMetric = .cosine, m: UInt32 = 16,
-                efConstruction: UInt32 = 100, efSearch: UInt32 = 64) {
+                efConstruction: UInt32 = 100, efSearch: UInt32 = 64, encoding: CollectionEncoding = .float32) {
         self.name = name
         self.dimension = dimension
         self.metric = metric
         self.m = m
         self.efConstruction = efConstruction
         self.efSearch = efSearch
+        self.encoding = encoding
     }
 }
 

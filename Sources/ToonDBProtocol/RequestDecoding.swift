@@ -126,8 +126,17 @@ private struct PayloadReader {
                 throw WireError(.invalidArgument, "COLLECTION_CREATE: unknown metric \(rawMetric) (0 cosine, 1 ip, 2 l2)")
             }
             let m = try u32("m"), efConstruction = try u32("ef_construction"), efSearch = try u32("ef_search")
+            // The encoding byte is optional (absent: f32), so older clients' requests still parse.
+            var encoding = CollectionEncoding.float32
+            if buffer.readableBytes > 0 {
+                let rawEncoding = try u8("encoding")
+                guard let parsed = CollectionEncoding(rawValue: rawEncoding) else {
+                    throw WireError(.invalidArgument, "COLLECTION_CREATE: unknown encoding \(rawEncoding) (0 f32, 1 f16, 2 int8)")
+                }
+                encoding = parsed
+            }
             return .collectionCreate(CollectionSpec(name: name, dimension: dimension, metric: metric, m: m,
-                                                    efConstruction: efConstruction, efSearch: efSearch))
+                                                    efConstruction: efConstruction, efSearch: efSearch, encoding: encoding))
         case .collectionDrop:
             return .collectionDrop(name: try collectionName())
         case .collectionList:

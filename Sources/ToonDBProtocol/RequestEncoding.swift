@@ -75,6 +75,7 @@ extension Request {
             payload.writeInteger(spec.m, endianness: .little)
             payload.writeInteger(spec.efConstruction, endianness: .little)
             payload.writeInteger(spec.efSearch, endianness: .little)
+            if spec.encoding != .float32 { payload.writeInteger(spec.encoding.rawValue) }
         case .collectionDrop(let name), .collectionInfo(let name):
             payload.writeShortString(name)
         case .collectionList:

@@ -25,7 +25,8 @@ enum CollectionRequests {
         switch request {
         case .collectionCreate(let spec):
             let settings = CollectionSettings(dimension: Int(spec.dimension), metric: VectorMetric(spec.metric), m: Int(spec.m),
-                                              efConstruction: Int(spec.efConstruction), efSearch: Int(spec.efSearch))
+                                              efConstruction: Int(spec.efConstruction), efSearch: Int(spec.efSearch),
+                                              encoding: VectorEncoding(spec.encoding))
             try collections { () throws(CollectionError) in _ = try catalog.create(spec.name, settings: settings) }
             out.writeFrame(.ok)
 
@@ -111,6 +112,17 @@ func collections<T>(_ body: () throws(CollectionError) -> T) throws(WireError) -
         return try body()
     } catch {
         throw WireError(error)
+    }
+}
+
+extension VectorEncoding {
+    /// The encoding COLLECTION_CREATE names.
+    init(_ encoding: CollectionEncoding) {
+        switch encoding {
+        case .float32: self = .float32
+        case .float16: self = .float16
+        case .int8: self = .int8
+        }
     }
 }
 

@@ -65,6 +65,39 @@ import ToonDBVector
         }
     }
 
+    /// A collection whose index walks f16 or int8 codes: exhaustive searches still equal brute
+    /// force on the stored float32 vectors (re-ranked, exact distances), and the encoding is
+    /// kept in the descriptor across a reopen.
+    @Test(arguments: [VectorEncoding.float16, .int8])
+    func compactEncodingsSearchExactlyAndPersist(encoding: VectorEncoding) throws {
+        let dir = TemporaryDirectory()
+        let vectors = Self.vectors(200, seed: 17)
+        var items: [UInt64: [Float]] = [:]
+        for (i, v) in vectors.enumerated() { items[UInt64(i)] = v }
+        do {
+            let (db, catalog) = try open(dir)
+            let c = try catalog.create("q", settings: CollectionSettings(dimension: Self.dimension, metric: .l2, encoding: encoding))
+            try vectors.flatMap { $0 }.withUnsafeBufferPointer { _ = try c.insert(ids: (0..<200).map(UInt64.init), vectors: $0) }
+            #expect(try c.info().json.contains("\"encoding\": \"\(encoding.rawValue)\""))
+            try db.close()
+        }
+        let (db, catalog) = try open(dir)
+        defer { try? db.close() }
+        let c = try catalog.collection("q")
+        #expect(c.settings.encoding == encoding)
+        for query in Self.vectors(10, seed: 5) {
+            let hits = try c.search(query, k: 5, efSearch: 200)
+            #expect(hits.map(\.id) == Self.bruteForce(query, items, k: 5, metric: .l2))
+            let exact = query.withUnsafeBufferPointer { q in
+                items[hits[0].id]!.withUnsafeBufferPointer { VectorDistance.squaredL2(q.baseAddress!, $0.baseAddress!, count: Self.dimension) }
+            }
+            #expect(abs(hits[0].distance - exact) <= 1e-5 * max(1, exact))  // the index sums the zero-padded row
+        }
+        #expect(throws: CollectionError.self) {
+            _ = try catalog.create("big", settings: CollectionSettings(dimension: 40_000, encoding: .int8))
+        }
+    }
+
     @Test func insertManyIsAtomicAndReplacesByID() throws {
         let dir = TemporaryDirectory()
         let (db, catalog) = try open(dir)

@@ -46,6 +46,8 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
         .executeSQL("SELECT 1"),
         .collectionCreate(CollectionSpec(name: "docs", dimension: 768, metric: .innerProduct, m: 32, efConstruction: 200, efSearch: 50)),
         .collectionCreate(CollectionSpec(name: "", dimension: 0, metric: .l2, m: 0, efConstruction: 0, efSearch: UInt32.max)),
+        .collectionCreate(CollectionSpec(name: "q", dimension: 384, encoding: .int8)),
+        .collectionCreate(CollectionSpec(name: "h", dimension: 384, encoding: .float16)),
         .collectionDrop(name: "docs"),
         .collectionList,
         .collectionInfo(name: "ünï"),
@@ -96,6 +98,10 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
     @Test func collectionLayouts() {
         let create = Request.collectionCreate(CollectionSpec(name: "ab", dimension: 3, metric: .l2, m: 16, efConstruction: 100, efSearch: 64)).encode()
         #expect(bytes(create) == [0x19] + le32(21) + le16(2) + Array("ab".utf8) + le32(3) + [2] + le32(16) + le32(100) + le32(64))
+        // The optional encoding byte: sent only when not f32.
+        let int8 = Request.collectionCreate(CollectionSpec(name: "ab", dimension: 3, metric: .l2, m: 16, efConstruction: 100,
+                                                           efSearch: 64, encoding: .int8)).encode()
+        #expect(bytes(int8) == [0x19] + le32(22) + le16(2) + Array("ab".utf8) + le32(3) + [2] + le32(16) + le32(100) + le32(64) + [2])
         #expect(bytes(Request.collectionDrop(name: "ab").encode()) == [0x1A] + le32(4) + le16(2) + Array("ab".utf8))
         #expect(bytes(Request.collectionList.encode()) == [0x1B] + le32(0))
         #expect(bytes(Request.collectionInfo(name: "c").encode()) == [0x1C] + le32(3) + le16(1) + [0x63])
@@ -120,6 +126,12 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
         }
         #expect(throws: WireError(.invalidArgument, "COLLECTION_CREATE: unknown metric 3 (0 cosine, 1 ip, 2 l2)")) {
             try decode(0x19, name + le32(3) + [3] + le32(16) + le32(100) + le32(64))
+        }
+        #expect(throws: WireError(.invalidArgument, "COLLECTION_CREATE: unknown encoding 3 (0 f32, 1 f16, 2 int8)")) {
+            try decode(0x19, name + le32(3) + [0] + le32(16) + le32(100) + le32(64) + [3])
+        }
+        #expect(throws: WireError(.malformed, "COLLECTION_CREATE: 1 unexpected trailing bytes")) {
+            try decode(0x19, name + le32(3) + [0] + le32(16) + le32(100) + le32(64) + [2, 0])
         }
         #expect(throws: WireError(.malformed, "COLLECTION_DROP: collection name declares 5 bytes but only 1 remain")) {
             try decode(0x1A, le16(5) + [0x63])

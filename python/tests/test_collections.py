@@ -49,6 +49,31 @@ def test_search_equals_brute_force_when_exhaustive(db, metric):
         assert hits[0].metadata == {"n": (hits[0].id - 1) // 7}
 
 
+@pytest.mark.parametrize("encoding", ["f16", "int8"])
+def test_compact_encodings_search_exactly_and_persist(tmp_path, encoding):
+    """An f16 / int8 index walks compact codes but re-ranks on the stored float32 vectors:
+    exhaustive searches equal brute force with exact distances, and the encoding survives a
+    reopen (the index is rebuilt with it)."""
+    base = random_vectors(200, seed=3)
+    ids = list(range(200))
+    with Database.open(str(tmp_path / "db")) as db:
+        docs = db.create_collection("q", dimension=DIM, metric="l2", encoding=encoding)
+        assert docs.encoding == encoding and docs.info()["encoding"] == encoding
+        docs.insert_many(ids, base)
+        with pytest.raises(ValueError, match="encoding"):
+            db.create_collection("bad", dimension=DIM, encoding="int4")
+        with pytest.raises(CollectionError):
+            db.create_collection("huge", dimension=40_000, encoding="int8")
+    with Database.open(str(tmp_path / "db")) as db:
+        docs = db.collection("q")
+        assert docs.encoding == encoding
+        for query in random_vectors(10, seed=4):
+            hits = docs.search(query, k=5, ef_search=200)
+            assert [h.id for h in hits] == brute_force(base, ids, query, 5, "l2")
+            exact = float(np.sum((base[hits[0].id] - query) ** 2))
+            assert abs(hits[0].distance - exact) <= 1e-5 * max(1.0, exact)
+
+
 def test_insert_get_delete_and_replace(db):
     c = db.create_collection("c", dimension=4, metric="l2")
     assert isinstance(c, Collection) and (c.dimension, c.metric, c.m, c.ef_construction) == (4, "l2", 16, 100)
@@ -149,7 +174,7 @@ def test_list_and_persistence_across_reopen(tmp_path):
         listed = db.list_collections()
         assert [c["name"] for c in listed] == ["alpha", "beta"]
         assert listed[0] == {"name": "alpha", "dimension": DIM, "metric": "ip", "m": 8, "ef_construction": 50,
-                             "ef_search": 64}
+                             "ef_search": 64, "encoding": "f32"}
         a = db.collection("alpha")
         assert a.count() == 249 and a.get(3) is None and a.get(4)[1] == {"i": 4}
         # The rebuilt graph (a parallel build) is not the same graph, but the exhaustive answers

@@ -825,6 +825,21 @@ def test_collection_search_equals_brute_force(client: IpcClient, metric: str) ->
         assert [h.id for h in odd] == brute_force(base[odd_rows], [ids[i] for i in odd_rows], query, 5, metric)
 
 
+def test_collection_encoding_reaches_the_server(client: IpcClient) -> None:
+    docs = client.create_collection("int8docs", dimension=16, metric="l2", encoding="int8")
+    assert docs.encoding == "int8"
+    assert client.collection("int8docs").encoding == "int8"
+    assert client.collection("int8docs").info()["encoding"] == "int8"
+    base = random_vectors(100, seed=8)
+    docs.insert_many(list(range(100)), base)
+    query = random_vectors(1, seed=9)[0]
+    assert [h.id for h in docs.search(query, k=5, ef_search=100)] == brute_force(base, list(range(100)), query, 5, "l2")
+    assert client.create_collection("plain", dimension=4).encoding == "f32"
+    assert client.collection("plain").info()["encoding"] == "f32"
+    with pytest.raises(ValueError, match="encoding"):
+        client.create_collection("bad", dimension=4, encoding="f64")
+
+
 def test_collection_items_get_delete_and_replace(client: IpcClient) -> None:
     c = client.create_collection("items", dimension=4, metric="l2")
     assert c.insert(1, [1.0, 0.0, 0.0, 0.0], {"title": "one", "tags": ["a", "b"], "score": 1.5}) > 0
@@ -866,8 +881,10 @@ def test_collection_list_drop_and_lookup(server: ServerProcess) -> None:
         a.create_collection("beta", dimension=2)
         a.create_collection("alpha", dimension=8, metric="ip", m=8, ef_construction=50, ef_search=32)
         assert b.list_collections() == [
-            {"name": "alpha", "dimension": 8, "metric": "ip", "m": 8, "ef_construction": 50, "ef_search": 32},
-            {"name": "beta", "dimension": 2, "metric": "cosine", "m": 16, "ef_construction": 100, "ef_search": 64},
+            {"name": "alpha", "dimension": 8, "metric": "ip", "m": 8, "ef_construction": 50, "ef_search": 32,
+             "encoding": "f32"},
+            {"name": "beta", "dimension": 2, "metric": "cosine", "m": 16, "ef_construction": 100, "ef_search": 64,
+             "encoding": "f32"},
         ]
         alpha = b.collection("alpha")
         assert (alpha.dimension, alpha.metric, alpha.m, alpha.ef_construction, alpha.ef_search) == (8, "ip", 8, 50, 32)

@@ -19,6 +19,9 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 __all__ = ["Collection", "SearchResult", "CollectionTransport"]
 
 METRICS = ("cosine", "ip", "l2")
+#: What a collection's index walks: the exact vectors, or an f16 / int8 copy (results are
+#: re-ranked on the exact vectors). The wire code is the position in this tuple.
+ENCODINGS = ("f32", "f16", "int8")
 
 
 class SearchResult(NamedTuple):
@@ -68,7 +71,7 @@ def check_id(id: Any) -> int:
 
 
 def check_create_arguments(name: str, dimension: int, metric: str, m: int, ef_construction: int,
-                           ef_search: int) -> None:
+                           ef_search: int, encoding: str = "f32") -> None:
     if not isinstance(name, str):
         raise TypeError(f"a collection name must be a str, got {type(name).__name__}")
     for label, value in (("dimension", dimension), ("m", m), ("ef_construction", ef_construction),
@@ -77,6 +80,8 @@ def check_create_arguments(name: str, dimension: int, metric: str, m: int, ef_co
             raise ValueError(f"{label} must be a positive int, got {value!r}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
 
 
 def vector_bytes(vector: Any, dimension: int, what: str = "vector") -> bytes:
@@ -168,6 +173,7 @@ class Collection:
         self.m: int = int(info["m"])
         self.ef_construction: int = int(info["ef_construction"])
         self.ef_search: int = int(info["ef_search"])
+        self.encoding: str = info.get("encoding", "f32")
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, dimension={self.dimension}, metric={self.metric!r})"

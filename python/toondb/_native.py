@@ -132,6 +132,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "toondb_set_table_index_policy": (i32, [vp, cp, u8]),
         "toondb_get_table_index_policy": (u8, [vp, cp]),
         "toondb_collection_create": (i32, [vp, cp, ctypes.c_uint32, cp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "toondb_collection_create_encoded": (i32, [vp, cp, ctypes.c_uint32, cp, ctypes.c_uint32, ctypes.c_uint32,
+                                                   ctypes.c_uint32, cp]),
         "toondb_collection_drop": (i32, [vp, cp]),
         "toondb_collection_list": (i32, [vp, c_uint8_pp, c_size_p]),
         "toondb_collection_info": (i32, [vp, cp, c_uint8_pp, c_size_p]),

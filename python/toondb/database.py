@@ -388,7 +388,7 @@ class Database(_Reads, CollectionTransport):
     # MARK: vector collections
 
     def create_collection(self, name: str, dimension: int, metric: str = "cosine", m: int = 16,
-                          ef_construction: int = 100, ef_search: int = 64) -> Collection:
+                          ef_construction: int = 100, ef_search: int = 64, encoding: str = "f32") -> Collection:
         """Creates a vector collection and returns it.
 
         Args:
@@ -397,13 +397,16 @@ class Database(_Reads, CollectionTransport):
             metric: ``"cosine"``, ``"ip"`` (inner product) or ``"l2"`` (squared Euclidean).
             m, ef_construction: HNSW graph parameters (neighbours per node, build beam width).
             ef_search: the default search beam width.
+            encoding: what the index's graph walk reads: ``"f32"`` (the exact vectors),
+                ``"f16"`` or ``"int8"`` (a half- or quarter-size copy; results are re-ranked on
+                the exact vectors, so distances stay exact). The records always hold float32.
 
         Raises:
             CollectionExistsError: the name is taken.
         """
-        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search)
-        if self._lib.toondb_collection_create(self._call_handle(), _path(name), dimension, metric.encode(), m,
-                                              ef_construction, ef_search) != 0:
+        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search, encoding)
+        if self._lib.toondb_collection_create_encoded(self._call_handle(), _path(name), dimension, metric.encode(), m,
+                                                      ef_construction, ef_search, encoding.encode()) != 0:
             raise _native.last_error()
         return self.collection(name)
 

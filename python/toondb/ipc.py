@@ -66,7 +66,7 @@ from typing import (
     Union,
 )
 
-from ._collection import Collection, check_create_arguments
+from ._collection import ENCODINGS, Collection, check_create_arguments
 from ._transaction import TransactionContext
 from .errors import (
     CollectionError,
@@ -903,7 +903,7 @@ class IpcClient:
     # -- vector collections ---------------------------------------------------------------
 
     def create_collection(self, name: str, dimension: int, metric: str = "cosine", m: int = 16,
-                          ef_construction: int = 100, ef_search: int = 64) -> Collection:
+                          ef_construction: int = 100, ef_search: int = 64, encoding: str = "f32") -> Collection:
         """Creates a vector collection and returns it (COLLECTION_CREATE).
 
         Args:
@@ -912,18 +912,22 @@ class IpcClient:
             metric: ``"cosine"``, ``"ip"`` (inner product) or ``"l2"`` (squared Euclidean).
             m, ef_construction: HNSW graph parameters (neighbours per node, build beam width).
             ef_search: the default search beam width.
+            encoding: ``"f32"``, ``"f16"`` or ``"int8"``: what the index's graph walk reads
+                (results are re-ranked on the exact vectors).
 
         Raises:
             CollectionExistsError: the name is taken.
             CollectionError: the server refused a name or setting.
             ValueError, TypeError: arguments the protocol cannot carry (nothing is sent).
         """
-        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search)
+        check_create_arguments(name, dimension, metric, m, ef_construction, ef_search, encoding)
         tail = _CREATE_TAIL.pack(u32_arg(dimension, "dimension"), _METRIC_CODES[metric], u32_arg(m, "m"),
                                  u32_arg(ef_construction, "ef_construction"), u32_arg(ef_search, "ef_search"))
+        if encoding != "f32":  # the optional last byte; absent means f32 (older servers accept that form)
+            tail += bytes([ENCODINGS.index(encoding)])
         self._collection_call(COLLECTION_CREATE, (_u16_text(name, "collection name"), tail), OK)
         return Collection(self, {"name": name, "dimension": dimension, "metric": metric, "m": m,
-                                 "ef_construction": ef_construction, "ef_search": ef_search})
+                                 "ef_construction": ef_construction, "ef_search": ef_search, "encoding": encoding})
 
     def collection(self, name: str) -> Collection:
         """The existing collection ``name``. Raises :class:`CollectionNotFoundError`."""

@@ -172,6 +172,9 @@ int64_t toondb_delete_many(ToonDBDatabase *db, C_TxnHandle txn, const uint8_t *k
  * format 1 TOON text; ef_search 0 = the collection's default; an empty filter is none. */
 int toondb_collection_create(ToonDBDatabase *db, const char *name, uint32_t dimension, const char *metric,
                              uint32_t m, uint32_t ef_construction, uint32_t ef_search);
+/* As toondb_collection_create, with the index's encoding: "f32" (NULL), "f16" or "int8". */
+int toondb_collection_create_encoded(ToonDBDatabase *db, const char *name, uint32_t dimension, const char *metric,
+                                     uint32_t m, uint32_t ef_construction, uint32_t ef_search, const char *encoding);
 int toondb_collection_drop(ToonDBDatabase *db, const char *name);
 int toondb_collection_list(ToonDBDatabase *db, uint8_t **out, size_t *out_len);  /* JSON array */
 int toondb_collection_info(ToonDBDatabase *db, const char *name, uint8_t **out, size_t *out_len);  /* JSON */
