@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import ToonDBEngine
 import ToonDBFormat
@@ -97,7 +100,7 @@ public final class CollectionCatalog: Sendable {
             guard try readSettings(name) == settings else {
                 throw CollectionError(.collectionNotFound, "collection \"\(name)\" was dropped while opening")
             }
-            try fresh.rebuildFromRecords()
+            try fresh.loadFromRecords()
         } catch {
             opened.withLock { opened in
                 if opened[name] === fresh { opened.removeValue(forKey: name) }
@@ -120,6 +123,23 @@ public final class CollectionCatalog: Sendable {
         }
         guard existed else { throw CollectionError(.collectionNotFound, "no collection named \"\(name)\"") }
         try deleteItems(of: name)
+        // Its saved index, if any (a later collection of this name would ignore it anyway).
+        unlink(VectorCollection.indexPath(database: database, name: name))
+    }
+
+    /// Saves the index of every opened collection that changed since it was loaded or saved
+    /// (``VectorCollection/saveIndex()``), so the next open loads it instead of rebuilding.
+    /// Call before closing the database; a collection dropped meanwhile is skipped.
+    ///
+    /// - Throws: the first ``CollectionError`` (every collection is still attempted).
+    public func saveIndexes() throws(CollectionError) {
+        var firstError: CollectionError?
+        for collection in opened.withLock({ Array($0.values) }) {
+            do { try collection.saveIndex() } catch {
+                if error.code != .collectionNotFound && firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
     }
 
     /// The collections that exist, in name order, with their settings.

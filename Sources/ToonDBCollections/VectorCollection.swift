@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import ToonDBEngine
 import ToonDBFormat
@@ -47,8 +50,9 @@ public struct CollectionInfo: Sendable, Equatable {
 /// ``CollectionKeys``, and an HNSW index derived from them.
 ///
 /// The records are the truth: they are written in transactions, logged, checkpointed and (later)
-/// replicated like any other key. The index is rebuilt from them when the collection is first
-/// opened, and kept current by a commit observer (``CollectionCatalog``) that queues every
+/// replicated like any other key. The index is built from them when the collection is first
+/// opened (starting from the index saved at the last close, reconciled with the records, when
+/// there is one: ``saveIndex()``), and kept current by a commit observer (``CollectionCatalog``) that queues every
 /// committed change to this collection's keys, whoever wrote it; the queue is applied before
 /// every search and after every insert. So a crash cannot leave the index disagreeing with the
 /// data, and a search sees every write committed before it started.
@@ -66,11 +70,15 @@ public final class VectorCollection: Sendable {
     struct IndexState {
         var index: HNSWIndex
         var unindexable: Set<UInt64> = []
+        /// Whether the index changed since it was loaded from or written to ``indexPath``.
+        var unsaved = true
     }
 
     public let name: String
     public let settings: CollectionSettings
     let database: Database
+    /// Where ``saveIndex()`` writes the index: `<database>/collections/<name>.hnsw`.
+    let indexPath: String
 
     /// Committed changes in commit order, not yet applied (the observer appends, under the
     /// catalog's lock).
@@ -78,6 +86,9 @@ public final class VectorCollection: Sendable {
     /// Held while changes are applied or the index is rebuilt: one updater at a time, in order.
     private let updater: Mutex<IndexState>
     private let dropped = Atomic<Bool>(false)
+    private let openedFromSavedIndex = Atomic<Bool>(false)
+    /// Whether the open started from the saved index file (for tests and diagnostics).
+    var startedFromSavedIndex: Bool { openedFromSavedIndex.load(ordering: .relaxed) }
 
     /// Rebuild the graph when removed vectors exceed this share of the live ones.
     static let tombstoneRebuildRatio = 0.25
@@ -91,6 +102,7 @@ public final class VectorCollection: Sendable {
         self.name = name
         self.settings = settings
         self.database = database
+        self.indexPath = Self.indexPath(database: database, name: name)
         do {
             let index = try HNSWIndex(dimension: settings.dimension, metric: settings.metric, m: settings.m,
                                       efConstruction: settings.efConstruction, encoding: settings.encoding)
@@ -265,14 +277,21 @@ public final class VectorCollection: Sendable {
     @discardableResult
     func catchUp() -> HNSWIndex {
         updater.withLock { state in
-            let pending = changes.withLock { queue in
-                let taken = queue
-                queue.removeAll(keepingCapacity: true)
-                return taken
-            }
-            if !pending.isEmpty { apply(pending, to: &state) }
+            applyPending(to: &state)
             return state.index
         }
+    }
+
+    /// Takes the queued changes and applies them. Called with the updater held.
+    private func applyPending(to state: inout IndexState) {
+        let pending = changes.withLock { queue in
+            let taken = queue
+            queue.removeAll(keepingCapacity: true)
+            return taken
+        }
+        guard !pending.isEmpty else { return }
+        apply(pending, to: &state)
+        state.unsaved = true
     }
 
     /// Brings the index to the final state of `pending` for each id it touches: removes the old
@@ -327,26 +346,98 @@ public final class VectorCollection: Sendable {
         }
     }
 
-    // MARK: - Loading
+    // MARK: - Loading and saving
 
-    /// Builds the index from the stored records (at the current snapshot, which includes every
-    /// commit before this collection was registered with the catalog's observer; later ones are
-    /// queued). Holds the updater, so searches wait for it.
-    func rebuildFromRecords() throws(CollectionError) {
+    static func indexDirectory(database: Database) -> String { database.path + "/collections" }
+
+    static func indexPath(database: Database, name: String) -> String {
+        indexDirectory(database: database) + "/" + name + ".hnsw"
+    }
+
+    /// Builds the index at open: from the saved index file when there is a usable one,
+    /// reconciled with the stored records, else from the records alone. The records are read
+    /// at the current snapshot, which includes every commit before this collection was
+    /// registered with the catalog's observer (later ones are queued). Holds the updater, so
+    /// searches wait for it.
+    ///
+    /// The saved file is only a head start: every record is checked against it, so a stale,
+    /// foreign or damaged file can cost time but never correctness. Records whose vector the
+    /// file holds bit for bit are kept as they are; other records are (re)inserted; ids the
+    /// file holds without a record are removed. A file that does not load (damaged, another
+    /// version) or was built with other settings is ignored and removed.
+    func loadFromRecords() throws(CollectionError) {
         try updater.withLock { (state) throws(CollectionError) in
+            let saved = loadSavedIndex()
+            if let saved { state.index = saved }
+            openedFromSavedIndex.store(saved != nil, ordering: .relaxed)
+            var kept = Set<UInt64>()
             var ids: [UInt64] = []
             var flat: [Float] = []
             let prefix = CollectionKeys.items(name)
             let scan = try storage { () throws(StorageError) in try database.scan(prefix: prefix) }
+            let index = state.index
             try storage { () throws(StorageError) in
                 try scan.forEach { key, value in
                     guard key.count == prefix.count + 8 else { return true }
                     let id = key[prefix.count...].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                    if appendVector(of: value, to: &flat) { ids.append(id) } else { state.unindexable.insert(id) }
+                    guard appendVector(of: value, to: &flat) else {
+                        state.unindexable.insert(id)
+                        return true
+                    }
+                    if saved != nil, flat.withUnsafeBufferPointer({ index.storesExactly(id: id, $0.baseAddress! + $0.count - settings.dimension) }) {
+                        flat.removeLast(settings.dimension)
+                        kept.insert(id)
+                    } else {
+                        ids.append(id)
+                    }
                     return true
                 }
             }
+            var removed = 0
+            if saved != nil {
+                for id in index.liveIDs() where !kept.contains(id) {
+                    index.remove(id: id)
+                    removed += 1
+                }
+            }
             addAll(ids: ids, flat: flat, to: &state)
+            state.unsaved = saved == nil || !ids.isEmpty || removed > 0
+        }
+    }
+
+    /// The saved index if its file loads and matches this collection's settings; a file that
+    /// does not is removed.
+    private func loadSavedIndex() -> HNSWIndex? {
+        guard access(indexPath, F_OK) == 0 else { return nil }
+        if let index = try? HNSWIndex.load(path: indexPath),
+           index.dimension == settings.dimension, index.metric == settings.metric, index.m == settings.m,
+           index.efConstruction == max(settings.efConstruction, settings.m), index.encoding == settings.encoding {
+            return index
+        }
+        unlink(indexPath)
+        return nil
+    }
+
+    /// Writes the index (caught up with every commit so far) to `<database>/collections/<name>.hnsw`
+    /// if it changed since it was loaded or last saved, so that the next open starts from it
+    /// instead of building the graph again. Atomic: a crash leaves the old file or the new one.
+    ///
+    /// - Throws: ``CollectionError`` with `storage` when the file cannot be written.
+    public func saveIndex() throws(CollectionError) {
+        try checkLive()
+        try updater.withLock { (state) throws(CollectionError) in
+            applyPending(to: &state)
+            guard state.unsaved else { return }
+            let directory = Self.indexDirectory(database: database)
+            if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+                throw CollectionError(.storage, "cannot create \(directory): errno \(errno)")
+            }
+            do throws(VectorIndexError) {
+                try state.index.write(to: indexPath)
+            } catch {
+                throw CollectionError(.storage, "cannot save the index of collection \"\(name)\": \(error.message)")
+            }
+            state.unsaved = false
         }
     }
 }

@@ -79,6 +79,13 @@ final class DatabaseHandle: Sendable {
         }
     }
 
+    /// Saves the opened collections' indexes (the database is closing), so the next open
+    /// loads them instead of rebuilding.
+    func saveCollectionIndexes() throws(CollectionError) {
+        guard let opened = catalog.withLock({ $0 }) else { return }
+        try opened.saveIndexes()
+    }
+
     /// Aborts every transaction still open (the database is closing).
     func abortAll() {
         let open = transactions.withLock { table in

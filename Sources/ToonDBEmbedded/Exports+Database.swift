@@ -43,6 +43,8 @@ public func toondb_close(_ db: OpaquePointer?) {
     // Closing twice, or closing NULL, does nothing (the second call finds no live handle).
     guard let handle = Embedded.databases.remove(db) else { return }
     handle.abortAll()
+    // A failed save only costs the next open a rebuild: report it and close anyway.
+    do { try handle.saveCollectionIndexes() } catch { LastError.set(code: error.abiCode, message: error.message) }
     do { try handle.database.close() } catch { LastError.set(error) }
 }
 

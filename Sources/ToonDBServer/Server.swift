@@ -27,11 +27,13 @@ public final class ToonDBServer: Sendable {
     private let pool: NIOThreadPool
     private let listener: Channel
     private let connections: ConnectionRegistry
+    private let catalog: CollectionCatalog
     private let stopped = NIOLockedValueBox(false)
     private let logger: Logger
 
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, pool: NIOThreadPool,
-                 listener: Channel, connections: ConnectionRegistry, logger: Logger) {
+                 listener: Channel, connections: ConnectionRegistry, catalog: CollectionCatalog, logger: Logger) {
+        self.catalog = catalog
         self.configuration = configuration
         self.group = group
         self.pool = pool
@@ -96,7 +98,7 @@ public final class ToonDBServer: Sendable {
         }
         logger.info("listening", metadata: ["socket": "\(configuration.socketPath)", "event_loops": "\(threads)"])
         return ToonDBServer(configuration: configuration, group: group, pool: pool, listener: listener,
-                            connections: connections, logger: logger)
+                            connections: connections, catalog: catalog, logger: logger)
     }
 
     /// Stops the server: no new connections; every connection answers the requests it has
@@ -123,6 +125,10 @@ public final class ToonDBServer: Sendable {
         }
         try? pool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
+        // No request is running any more: save the collections' indexes for the next start.
+        do { try catalog.saveIndexes() } catch {
+            logger.warning("saving collection indexes failed; the next start rebuilds them", metadata: ["error": "\(error.message)"])
+        }
         unlink(configuration.socketPath)
         logger.info("stopped")
     }

@@ -193,6 +193,27 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
+    /// The ids of every live vector, in no particular order.
+    public func liveIDs() -> [UInt64] {
+        bookkeeping.withLock(0) { Array(idToNode.keys) }
+    }
+
+    /// Whether the live vector stored for `id` is exactly `vector` (``dimension`` floats) as
+    /// this index would store it (normalised first for a cosine index): bit for bit, so a
+    /// caller can tell whether a saved index still holds the vector it has.
+    public func storesExactly(id: UInt64, _ vector: UnsafePointer<Float>) -> Bool {
+        structureLock.withReadLock {
+            guard let node = bookkeeping.withLock(0, { idToNode[id] }) else { return false }
+            let stored = storage.vector(Int(node))
+            return withUnsafeTemporaryAllocation(of: Float.self, capacity: dimension) { copy in
+                let row = copy.baseAddress!
+                row.update(from: vector, count: dimension)
+                if metric == .cosine { VectorDistance.normalize(row, count: dimension) }
+                return memcmp(row, stored, dimension * MemoryLayout<Float>.stride) == 0
+            }
+        }
+    }
+
     // MARK: - Inserting
 
     /// Adds one vector.

@@ -992,6 +992,8 @@ def test_collections_survive_a_restart(make_server) -> None:
         docs.delete(5)
         before = [[h.id for h in docs.search(q, k=5, ef_search=120)] for q in base[:10]]
     assert first.stop() is not None
+    # The server saved the collection's index when it shut down.
+    assert os.path.isfile(os.path.join(first.db, "collections", "kept.hnsw"))
     second = make_server()
     with second.client() as c:
         docs = c.collection("kept")
