@@ -241,8 +241,8 @@ public final class HNSWIndex: @unchecked Sendable {
     /// With `threads == 1` the result is deterministic for a given seed (and equals adding the
     /// vectors one by one in order, plus the repair below).
     ///
-    /// A batch of at least 1,024 vectors, or of at least an eighth of the index, ends with a
-    /// walk of the whole graph that gives any node no search can reach a new incoming link (the
+    /// A batch of at least two vectors and at least an eighth of the index ends with a walk of
+    /// the whole graph that gives any node no search can reach a new incoming link (the
     /// neighbour heuristic leaves a few such nodes, more often when linking in parallel).
     ///
     /// - Throws: ``VectorIndexError`` with `wrongDimension` (also when `ids.count` or
@@ -310,9 +310,10 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         // The heuristic can leave nodes no search reaches; a walk of the whole graph finds them
         // (see repairUnreachable). It costs one pass over every adjacency list, so it runs only
-        // after a batch that is large in itself or against the index.
+        // after a batch of at least an eighth of the index: amortised, a small share of the
+        // cost of linking the batch.
         let used = bookkeeping.withLock(0) { nodeCount }
-        if count >= Self.repairBatch || count * 8 >= used {
+        if count >= 2 && count * 8 >= used {
             let (entry, top) = entryLock.withLock(0) { (entryNode, topLayer) }
             if let entry {
                 let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
@@ -322,10 +323,6 @@ public final class HNSWIndex: @unchecked Sendable {
             }
         }
     }
-
-    /// A bulk insert of at least this many vectors (or of an eighth of the index) ends with
-    /// the reachability repair.
-    static let repairBatch = 1024
 
     /// Chooses the int8 scale from this batch if no batch has yet (see ``Int8Scale``).
     private func trainInt8Scale(source: UnsafePointer<Float>, count: Int) {
