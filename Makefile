@@ -21,6 +21,9 @@ TEST_RESULTS   ?= $(SCRATCH)/test-results
 TEST_PASSES    ?= swift-posix swift-io_uring pytest
 VENV           ?= .venv
 PYTHON          = $(VENV)/bin/python
+# The SDK's optional C extension, compiled next to its source (tests and benchmarks import the
+# SDK from python/).
+BUILD_SPEEDUPS  = cd python && $(abspath $(PYTHON)) setup.py -q build_ext --inplace
 SAMPLE_COUNT   ?= 100000
 BENCH_NUM      ?= 1000000
 BENCH_SYNC_NUM ?= 10000
@@ -80,8 +83,10 @@ test-swift-io_uring:
 # The Python SDK's tests against the debug library and server that build-tests produced.
 test-pytest:
 	@scripts/python-venv.sh $(VENV) test
+	@echo "=== building the SDK's C extension in place (python/toondb/_speedups) ==="
+	@$(BUILD_SPEEDUPS)
 	@echo "=== pytest (python/tests, library $(SCRATCH)/debug) ==="
-	@TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug TOONDB_SERVER=$(abspath $(SCRATCH))/debug/toondb-server \
+	@TOONDB_EXPECT_SPEEDUPS=1 TOONDB_LIB_PATH=$(abspath $(SCRATCH))/debug TOONDB_SERVER=$(abspath $(SCRATCH))/debug/toondb-server \
 	    TOONDB_BULK_PATH=$(abspath $(SCRATCH))/debug/toondb-bulk \
 	    PYTHONPATH=python $(PYTHON) -m pytest python/tests -q \
 	    -p no:cacheprovider --junitxml=$(TEST_RESULTS)/pytest.xml
@@ -105,6 +110,7 @@ wheel: deps
 
 bench-embedded: deps venv
 	$(SWIFT) build -c release --product toondb_storage $(SWIFT_FLAGS)
+	@$(BUILD_SPEEDUPS)
 	TOONDB_LIB_PATH=$(abspath $(SCRATCH))/release PYTHONPATH=python $(PYTHON) python/benchmarks/bench_embedded.py $(BENCH_ARGS)
 
 # A node: loads the (deterministic, so idempotent) sample into the configured data directory,

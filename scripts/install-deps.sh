@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages ToonDB needs on Debian 12 (the Swift toolchain itself is a
 # prerequisite): liburing-dev and pkg-config for the io_uring backend, python3 for the test
-# summary. Idempotent and non-interactive: nothing happens when everything is installed;
+# summary, gcc and python3-dev to compile the Python SDK's optional C extension. Idempotent and non-interactive: nothing happens when everything is installed;
 # otherwise `apt-get update` then `apt-get install -y` (through sudo when not root).
 #
 # Usage: scripts/install-deps.sh [extra-package...]   (bench-rocksdb.sh adds rocksdb-tools)
 set -euo pipefail
 
-packages=(liburing-dev pkg-config "$@")
+packages=(liburing-dev pkg-config gcc python3-dev "$@")
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

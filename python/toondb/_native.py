@@ -10,7 +10,7 @@ import os
 import platform
 import threading
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from .errors import DatabaseError, ErrorCode, ToonDBError, TransactionConflictError, TransactionError, collection_error
 
@@ -156,6 +156,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 _lock = threading.Lock()
 _library: Optional[ctypes.CDLL] = None
 _fast: Optional[ctypes.CDLL] = None
+_speedups: Any = None
 
 #: Functions on the per-key hot path, declared without argtypes. ctypes converts declared
 #: arguments through from_param (~90 ns each, measured); undeclared ones are converted from
@@ -185,7 +186,29 @@ def library() -> ctypes.CDLL:
                                         "TOONDB_LIB_PATH selects another copy)") from error
                 _fast = fast
                 _library = lib
+                _bind_speedups(fast)
     return _library
+
+
+def _bind_speedups(fast: ctypes.CDLL) -> None:
+    """Loads the optional C extension (``toondb._speedups``) and gives it the hot functions'
+    addresses; without it (not built, or ``TOONDB_PURE_PYTHON`` set) everything uses ctypes."""
+    global _speedups
+    if os.environ.get("TOONDB_PURE_PYTHON"):
+        return
+    try:
+        from . import _speedups as module  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    address = lambda name: ctypes.cast(getattr(fast, name), ctypes.c_void_p).value  # noqa: E731
+    module.bind(address("toondb_put32"), address("toondb_get_into32"), address("toondb_delete32"))
+    _speedups = module
+
+
+def speedups() -> Any:
+    """The bound C extension module, or None when the SDK runs on ctypes alone."""
+    library()
+    return _speedups
 
 
 def fast_library() -> ctypes.CDLL:

@@ -71,6 +71,9 @@ class _Reads:
     between auto-commit (``NO_TXN``) and a transaction."""
 
     _txn: C_TxnHandle
+    # The same handle as two ints, for the C extension's calls.
+    _txn_id = 0
+    _txn_snapshot = 0
 
     def _db(self) -> "Database":
         raise NotImplementedError
@@ -90,7 +93,11 @@ class _Reads:
         db = self._db()
         handle = self._call_pointer()
         if len(value) <= _FAST_LIMIT and len(key) <= _FAST_LIMIT:
-            status = db._fast.toondb_put32(handle, self._txn, key, len(key), value, len(value))
+            speed = db._speed
+            if speed is not None:
+                status = speed.put(handle.value, self._txn_id, self._txn_snapshot, key, value)
+            else:
+                status = db._fast.toondb_put32(handle, self._txn, key, len(key), value, len(value))
         else:
             status = db._lib.toondb_put(handle.value, self._txn, key, len(key), value, len(value))
         if status != 0:
@@ -102,6 +109,12 @@ class _Reads:
             key = _bytes(key, "key")
         db = self._db()
         handle = self._call_pointer()
+        speed = db._speed
+        if speed is not None and len(key) <= _FAST_LIMIT:
+            result = speed.get(handle.value, self._txn_id, self._txn_snapshot, key)
+            if type(result) is int:
+                raise _native.last_error()
+            return result
         local = db._local
         try:
             buffer = local.buffer
@@ -135,7 +148,13 @@ class _Reads:
         if len(key) > _FAST_LIMIT:
             status = self._db()._lib.toondb_delete(self._call_handle(), self._txn, key, len(key))
         else:
-            status = self._db()._fast.toondb_delete32(self._call_pointer(), self._txn, key, len(key))
+            db = self._db()
+            handle = self._call_pointer()
+            speed = db._speed
+            if speed is not None:
+                status = speed.delete(handle.value, self._txn_id, self._txn_snapshot, key)
+            else:
+                status = db._fast.toondb_delete32(handle, self._txn, key, len(key))
         if status != 0:
             raise _native.last_error()
 
@@ -271,6 +290,7 @@ class Database(_Reads, CollectionTransport):
         """Same as :meth:`open`."""
         self._lib = _native.library()
         self._fast = _native.fast_library()
+        self._speed = _native.speedups()
         self._txn = NO_TXN
         self._local = threading.local()
         self.path = os.fspath(path)
@@ -498,6 +518,23 @@ _POLICY_NAMES = {0: "write_optimized", 1: "balanced", 2: "scan_optimized", 3: "a
 _POLICIES = {name: value for value, name in _POLICY_NAMES.items()}
 
 
+def _split_batch(data: bytes) -> Tuple[List[Pair], bool]:
+    """A ``toondb_scan_batch`` buffer as its pairs and done flag (what ``_speedups.split_batch``
+    does in C): ``count u32, is_done u8, {klen u32, vlen u32, key, value}*``."""
+    count, done = _BATCH_HEADER.unpack_from(data, 0)
+    unpack_pair = _U32_PAIR.unpack_from
+    pairs = []
+    append = pairs.append
+    offset = 5
+    for _ in range(count):
+        key_length, value_length = unpack_pair(data, offset)
+        key_end = offset + 8 + key_length
+        value_end = key_end + value_length
+        append((data[offset + 8:key_end], data[key_end:value_end]))
+        offset = value_end
+    return pairs, bool(done)
+
+
 class ScanIterator:
     """The ``(key, value)`` pairs of a scan, fetched from the library in growing batches.
 
@@ -542,23 +579,14 @@ class ScanIterator:
             self.close()
             raise error
         data = _native.take_bytes(out, length.value)
-        count, done = _BATCH_HEADER.unpack_from(data, 0)
-        unpack_pair = _U32_PAIR.unpack_from
-        pairs = []
-        append = pairs.append
-        offset = 5
-        for _ in range(count):
-            key_length, value_length = unpack_pair(data, offset)
-            key_end = offset + 8 + key_length
-            value_end = key_end + value_length
-            append((data[offset + 8:key_end], data[key_end:value_end]))
-            offset = value_end
+        speed = self._database._speed
+        pairs, done = speed.split_batch(data) if speed is not None else _split_batch(data)
         self._pairs = pairs
         self._batch = min(self._batch * 4, _SCAN_BATCH_MAX)
         if done or status == 1:
             self._done = True
             self.close()
-        return count > 0
+        return len(pairs) > 0
 
     def close(self) -> None:
         """Releases the native scan (calling it again does nothing)."""
@@ -592,6 +620,8 @@ class Transaction(_Reads, TransactionContext):
     def __init__(self, database: Database, handle: C_TxnHandle) -> None:
         self._database = database
         self._txn = handle
+        self._txn_id = int(handle.txn_id)
+        self._txn_snapshot = int(handle.snapshot_ts)
         self._state = "active"
 
     @property

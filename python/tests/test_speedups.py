@@ -1,0 +1,143 @@
+"""The optional C extension (toondb._speedups) against the ctypes path: the same answers and
+errors for put, get, delete and scans, and malformed input rejected without a crash."""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+import pytest
+
+from toondb import Database, DatabaseError, TransactionError, _native
+
+SPEEDUPS = _native.speedups()
+
+
+def test_extension_is_built_where_expected():
+    """`make test` compiles the extension and sets TOONDB_EXPECT_SPEEDUPS, so a build that
+    silently fell back to ctypes fails here instead of going unnoticed."""
+    if os.environ.get("TOONDB_EXPECT_SPEEDUPS") and not os.environ.get("TOONDB_PURE_PYTHON"):
+        assert SPEEDUPS is not None, "toondb._speedups was not built or did not load"
+
+
+@pytest.fixture(params=["speedups", "ctypes"])
+def db(request, tmp_path):
+    with Database.open(str(tmp_path / "db"), {"sync_mode": "off"}) as database:
+        if request.param == "speedups":
+            if SPEEDUPS is None:
+                pytest.skip("toondb._speedups is not built")
+            assert database._speed is SPEEDUPS
+        else:
+            database._speed = None
+        yield database
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 4095, 4096, 4097, 65536, 200_000])
+def test_values_of_every_size_round_trip(db, size):
+    value = os.urandom(size)
+    db.put(b"k", value)
+    assert db.get(b"k") == value
+    db.put(bytearray(b"k2"), memoryview(value))
+    assert db.get(memoryview(b"k2")) == value
+
+
+def test_missing_deleted_and_errors(db):
+    assert db.get(b"nothing") is None
+    db.put(b"a", b"1")
+    db.delete(b"a")
+    assert db.get(b"a") is None
+    db.delete(b"never-there")  # not an error
+    with pytest.raises(TypeError):
+        db.put("text", b"x")
+    with pytest.raises(DatabaseError, match="key"):
+        db.put(b"x" * (1 << 20), b"x")  # over the engine's key limit
+
+
+def test_transactions_see_their_writes_and_their_snapshot(db):
+    db.put(b"shared", b"before")
+    txn = db.transaction()
+    db.put(b"shared", b"after")  # committed after the snapshot: invisible to txn
+    txn.put(b"own", b"mine")
+    assert txn.get(b"shared") == b"before"
+    assert txn.get(b"own") == b"mine"
+    assert db.get(b"own") is None
+    txn.put(b"gone", b"x")
+    txn.delete(b"gone")
+    assert txn.get(b"gone") is None
+    txn.commit()
+    assert db.get(b"own") == b"mine" and db.get(b"gone") is None and db.get(b"shared") == b"after"
+    with pytest.raises(TransactionError, match="already committed"):
+        txn.get(b"own")
+    with pytest.raises(TransactionError, match="already committed"):
+        txn.put(b"x", b"y")
+
+
+def test_scans_agree_with_the_stored_pairs(db):
+    pairs = {os.urandom(1 + i % 40): os.urandom(i % 300) for i in range(3000)}
+    for key, value in pairs.items():
+        db.put(key, value)
+    assert list(db.scan()) == sorted(pairs.items())
+    assert list(db.scan(b"\x80", b"\xc0")) == sorted((k, v) for k, v in pairs.items() if b"\x80" <= k < b"\xc0")
+    assert list(db.scan(b"\xff\xff", b"\xff\xff\x00")) == sorted(
+        (k, v) for k, v in pairs.items() if b"\xff\xff" <= k < b"\xff\xff\x00")
+
+
+def test_closed_database_raises(tmp_path):
+    database = Database.open(str(tmp_path / "db"))
+    database.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        database.get(b"k")
+    with pytest.raises(DatabaseError, match="closed"):
+        database.put(b"k", b"v")
+    with pytest.raises(DatabaseError, match="closed"):
+        database.delete(b"k")
+
+
+def test_threads_share_a_database(db):
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(500):
+                key = f"t{n}-{i}".encode()
+                db.put(key, key * 3)
+                assert db.get(key) == key * 3
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(1 for _ in db.scan_prefix(b"t")) == 2000
+
+
+@pytest.mark.skipif(SPEEDUPS is None, reason="toondb._speedups is not built")
+def test_malformed_calls_and_batches_raise_instead_of_crashing():
+    header = struct.Struct("<IB")
+    good = header.pack(1, 1) + struct.pack("<II", 1, 2) + b"kvv"
+    assert SPEEDUPS.split_batch(good) == ([(b"k", b"vv")], True)
+    assert SPEEDUPS.split_batch(header.pack(0, 0)) == ([], False)
+    for bad, message in [
+        (b"\x01\x00", "shorter than its 5-byte header"),
+        (header.pack(1, 0) + struct.pack("<II", 5, 5) + b"abc", "ends inside"),
+        (header.pack(2, 0) + struct.pack("<II", 1, 1) + b"ab", "cannot hold"),
+        (good + b"x", "after its 1 pairs"),
+        (header.pack(0xFFFFFFFF, 0), "cannot hold"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            SPEEDUPS.split_batch(bad)
+    with pytest.raises(TypeError):
+        SPEEDUPS.split_batch("text")
+    with pytest.raises(TypeError):
+        SPEEDUPS.put(0, 0, 0, b"k")  # one argument short
+    with pytest.raises(TypeError):
+        SPEEDUPS.get(0, 0, 0, "not bytes")
+    with pytest.raises(OverflowError):
+        SPEEDUPS.get(0, -1, 0, b"k")
+    # A NULL handle reaches the library, which answers with an error status (never a crash).
+    assert SPEEDUPS.put(0, 0, 0, b"k", b"v") != 0
+    assert isinstance(SPEEDUPS.get(0, 0, 0, b"k"), int)
+    assert SPEEDUPS.delete(0, 0, 0, b"k") != 0

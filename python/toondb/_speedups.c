@@ -1,0 +1,220 @@
+/* toondb._speedups: the SDK's per-key hot calls (put, get, delete, splitting a scan batch)
+ * without ctypes.
+ *
+ * A ctypes call costs 0.4-0.6 us before the library runs; these functions call the same C ABI
+ * functions of libtoondb_storage.so directly. The extension does not link against the
+ * library: the SDK loads it with ctypes as before (whichever copy TOONDB_LIB_PATH and the
+ * search order find) and hands this module the addresses of the functions it needs (bind()).
+ * It is optional: when it is not built, the SDK uses ctypes for everything.
+ *
+ * Every call releases the GIL while the library runs, as ctypes does, so threads sharing a
+ * database still overlap (a put with sync_mode "full" waits for fsync).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The C ABI's transaction handle, passed by value (toondb.h). */
+typedef struct {
+    uint64_t txn_id;
+    uint64_t snapshot_ts;
+} txn_handle;
+
+typedef int (*put32_fn)(void *, txn_handle, const uint8_t *, int, const uint8_t *, int);
+typedef int64_t (*get_into32_fn)(void *, txn_handle, const uint8_t *, int, uint8_t *, int);
+typedef int (*delete32_fn)(void *, txn_handle, const uint8_t *, int);
+
+static put32_fn put32;
+static get_into32_fn get_into32;
+static delete32_fn delete32;
+
+/* Values up to this size are read into a stack buffer and copied once into the result. */
+#define STACK_VALUE 4096
+
+static PyObject *bind(PyObject *self, PyObject *args) {
+    unsigned long long put, get, del;
+    if (!PyArg_ParseTuple(args, "KKK", &put, &get, &del)) return NULL;
+    if (!put || !get || !del) {
+        PyErr_SetString(PyExc_ValueError, "bind: a function address is NULL");
+        return NULL;
+    }
+    put32 = (put32_fn)(uintptr_t)put;
+    get_into32 = (get_into32_fn)(uintptr_t)get;
+    delete32 = (delete32_fn)(uintptr_t)del;
+    Py_RETURN_NONE;
+}
+
+/* Arguments common to every call: (handle: int, txn_id: int, snapshot: int, key: bytes). */
+static int common(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const char *name,
+                  void **handle, txn_handle *txn, const uint8_t **key, int *key_len) {
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", name, expected, nargs);
+        return -1;
+    }
+    if (!put32) {
+        PyErr_SetString(PyExc_RuntimeError, "toondb._speedups is not bound to the library");
+        return -1;
+    }
+    *handle = PyLong_AsVoidPtr(args[0]);
+    txn->txn_id = PyLong_AsUnsignedLongLong(args[1]);
+    txn->snapshot_ts = PyLong_AsUnsignedLongLong(args[2]);
+    if (PyErr_Occurred()) return -1;
+    if (!PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "key must be bytes");
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(args[3]) > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "key longer than 2**31 - 1 bytes");
+        return -1;
+    }
+    *key = (const uint8_t *)PyBytes_AS_STRING(args[3]);
+    *key_len = (int)PyBytes_GET_SIZE(args[3]);
+    return 0;
+}
+
+/* put(handle, txn_id, snapshot, key, value) -> status (0 ok, else the library's error code). */
+static PyObject *put(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *handle;
+    txn_handle txn;
+    const uint8_t *key;
+    int key_len;
+    if (common(args, nargs, 5, "put", &handle, &txn, &key, &key_len) < 0) return NULL;
+    if (!PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "value must be bytes");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(args[4]) > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "value longer than 2**31 - 1 bytes");
+        return NULL;
+    }
+    const uint8_t *value = (const uint8_t *)PyBytes_AS_STRING(args[4]);
+    int value_len = (int)PyBytes_GET_SIZE(args[4]);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = put32(handle, txn, key, key_len, value, value_len);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(status);
+}
+
+/* get(handle, txn_id, snapshot, key) -> bytes, None when missing, or an int error status. */
+static PyObject *get(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *handle;
+    txn_handle txn;
+    const uint8_t *key;
+    int key_len;
+    if (common(args, nargs, 4, "get", &handle, &txn, &key, &key_len) < 0) return NULL;
+    uint8_t stack[STACK_VALUE];
+    int64_t length;
+    Py_BEGIN_ALLOW_THREADS
+    length = get_into32(handle, txn, key, key_len, stack, STACK_VALUE);
+    Py_END_ALLOW_THREADS
+    if (length == -1) Py_RETURN_NONE;
+    if (length < 0) return PyLong_FromLongLong(length);
+    if (length <= STACK_VALUE) return PyBytes_FromStringAndSize((const char *)stack, (Py_ssize_t)length);
+    /* Longer than the stack buffer: read straight into a result of the reported size. The value
+     * can change between the calls (another writer), so repeat until it fits. */
+    for (;;) {
+        if (length > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "value longer than 2**31 - 1 bytes: use the ctypes path");
+            return NULL;
+        }
+        PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+        if (!result) return NULL;
+        int64_t capacity = length;
+        uint8_t *into = (uint8_t *)PyBytes_AS_STRING(result);
+        Py_BEGIN_ALLOW_THREADS
+        length = get_into32(handle, txn, key, key_len, into, (int)capacity);
+        Py_END_ALLOW_THREADS
+        if (length >= 0 && length <= capacity) {
+            if (length < capacity && _PyBytes_Resize(&result, (Py_ssize_t)length) < 0) return NULL;
+            return result;
+        }
+        Py_DECREF(result);
+        if (length == -1) Py_RETURN_NONE;
+        if (length < 0) return PyLong_FromLongLong(length);
+    }
+}
+
+/* delete(handle, txn_id, snapshot, key) -> status. */
+static PyObject *delete_(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *handle;
+    txn_handle txn;
+    const uint8_t *key;
+    int key_len;
+    if (common(args, nargs, 4, "delete", &handle, &txn, &key, &key_len) < 0) return NULL;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = delete32(handle, txn, key, key_len);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(status);
+}
+
+static uint32_t read_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* split_batch(data) -> (list of (key, value), done): a toondb_scan_batch buffer,
+ * count u32, is_done u8, {klen u32, vlen u32, key, value}*count, little-endian. */
+static PyObject *split_batch(PyObject *self, PyObject *data) {
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "split_batch takes bytes");
+        return NULL;
+    }
+    const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    if (size < 5) {
+        PyErr_SetString(PyExc_ValueError, "scan batch shorter than its 5-byte header");
+        return NULL;
+    }
+    uint32_t count = read_u32(p);
+    int done = p[4] != 0;
+    if ((uint64_t)count * 8 > (uint64_t)(size - 5)) {
+        PyErr_Format(PyExc_ValueError, "scan batch of %zd bytes cannot hold %u pairs", size, count);
+        return NULL;
+    }
+    PyObject *pairs = PyList_New((Py_ssize_t)count);
+    if (!pairs) return NULL;
+    Py_ssize_t offset = 5;
+    for (uint32_t i = 0; i < count; i++) {
+        if (size - offset < 8) goto truncated;
+        uint32_t key_len = read_u32(p + offset), value_len = read_u32(p + offset + 4);
+        offset += 8;
+        if ((uint64_t)key_len + value_len > (uint64_t)(size - offset)) goto truncated;
+        PyObject *key = PyBytes_FromStringAndSize((const char *)p + offset, key_len);
+        PyObject *value = key ? PyBytes_FromStringAndSize((const char *)p + offset + key_len, value_len) : NULL;
+        PyObject *pair = value ? PyTuple_Pack(2, key, value) : NULL;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (!pair) {
+            Py_DECREF(pairs);
+            return NULL;
+        }
+        PyList_SET_ITEM(pairs, i, pair);
+        offset += key_len + value_len;
+    }
+    if (offset != size) {
+        Py_DECREF(pairs);
+        PyErr_Format(PyExc_ValueError, "scan batch has %zd bytes after its %u pairs", size - offset, count);
+        return NULL;
+    }
+    return Py_BuildValue("(NO)", pairs, done ? Py_True : Py_False);
+truncated:
+    Py_DECREF(pairs);
+    PyErr_Format(PyExc_ValueError, "scan batch of %zd bytes ends inside its %u pairs", size, count);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"bind", bind, METH_VARARGS, "bind(put32, get_into32, delete32): the library functions' addresses."},
+    {"put", (PyCFunction)(void (*)(void))put, METH_FASTCALL, "put(handle, txn_id, snapshot, key, value) -> status"},
+    {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL,
+     "get(handle, txn_id, snapshot, key) -> bytes, None (missing) or an int error status"},
+    {"delete", (PyCFunction)(void (*)(void))delete_, METH_FASTCALL, "delete(handle, txn_id, snapshot, key) -> status"},
+    {"split_batch", split_batch, METH_O, "split_batch(data) -> (list of (key, value), done)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "toondb._speedups", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
