@@ -93,8 +93,12 @@ struct BuildIndex: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         let index = try HNSWIndex(dimension: matrix.dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed,
                                   encoding: encoding)
+        let bar = ProgressBar.onTerminal(label: "building", total: matrix.rows, quiet: quiet)
+        var progress: (@Sendable (Int, Int) -> Void)?
+        if let bar { progress = { linked, _ in bar.update(linked) } }
         try index.build(ids: idList, vectors: UnsafeBufferPointer(start: matrix.elements, count: matrix.rows * matrix.dimension),
-                        count: matrix.rows, threads: threads)
+                        count: matrix.rows, threads: threads, progress: progress)
+        bar?.finish()
         let buildSeconds = seconds(since: start)
         try index.write(to: output)
         let elapsed = seconds(since: start)

@@ -249,20 +249,30 @@ public final class HNSWIndex: @unchecked Sendable {
     ///   `vectors.count` do not match `count`), `duplicateID` (in the index or twice in `ids`),
     ///   `nonFiniteValue`, (cosine) `zeroVector`, or `invalidArgument` (negative `count` or
     ///   `threads`).
+    ///
+    /// `progress`, when given, is called with the number of vectors linked so far (and
+    /// `count`) after every ``progressStep`` of them and once at the end; it runs on the
+    /// linking threads, possibly on several at once and slightly out of order, so it must be
+    /// thread-safe and quick (the CLI's progress bar keeps the largest value it has seen).
     public func build(ids: [UInt64], vectors: UnsafeBufferPointer<Float>, count: Int,
-                      threads: Int = 0) throws(VectorIndexError) {
-        try insert(ids: ids, vectors: vectors, count: count, threads: threads)
+                      threads: Int = 0,
+                      progress: (@Sendable (_ linked: Int, _ total: Int) -> Void)? = nil) throws(VectorIndexError) {
+        try insert(ids: ids, vectors: vectors, count: count, threads: threads, progress: progress)
     }
 
+    /// How many linked vectors a bulk insert reports at a time to its `progress` callback.
+    public static let progressStep = 1024
+
     /// Bulk-inserts from a flat array; see the `UnsafeBufferPointer` variant.
-    public func build(ids: [UInt64], vectors: [Float], count: Int, threads: Int = 0) throws(VectorIndexError) {
+    public func build(ids: [UInt64], vectors: [Float], count: Int, threads: Int = 0,
+                      progress: (@Sendable (_ linked: Int, _ total: Int) -> Void)? = nil) throws(VectorIndexError) {
         try vectors.withUnsafeBufferPointer { (buffer) throws(VectorIndexError) in
-            try insert(ids: ids, vectors: buffer, count: count, threads: threads)
+            try insert(ids: ids, vectors: buffer, count: count, threads: threads, progress: progress)
         }
     }
 
     private func insert(ids: [UInt64], vectors: UnsafeBufferPointer<Float>, count: Int,
-                        threads: Int) throws(VectorIndexError) {
+                        threads: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) throws(VectorIndexError) {
         guard count >= 0, threads >= 0 else {
             throw VectorIndexError(.invalidArgument, "count and threads must not be negative")
         }
@@ -292,7 +302,10 @@ public final class HNSWIndex: @unchecked Sendable {
         let snapshot = storage  // cannot move: we hold the structure lock for reading
         if workers <= 1 {
             let (visited, buffer) = takeScratch(capacity: snapshot.capacity)
-            for i in 0..<count { link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer) }
+            for i in 0..<count {
+                link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer)
+                if let progress, (i + 1) % Self.progressStep == 0 { progress(i + 1, count) }
+            }
             returnScratch(visited, buffer)
         } else {
             let next = Atomic<Int>(0)
@@ -304,6 +317,7 @@ public final class HNSWIndex: @unchecked Sendable {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= count { break }
                     link(UInt32(first + i), storage: snapshot, visited: visited, buffer: buffer)
+                    if let progress, (i + 1) % Self.progressStep == 0 { progress(i + 1, count) }
                 }
                 returnScratch(visited, buffer)
             }
@@ -322,6 +336,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 returnScratch(visited, buffer)
             }
         }
+        progress?(count, count)
     }
 
     /// Chooses the int8 scale from this batch if no batch has yet (see ``Int8Scale``).

@@ -42,6 +42,7 @@ import ToonDBTestSupport
         #expect(stats["vectors"] as? Int == 600 && stats["dimension"] as? Int == 384)
         #expect((stats["index_size_bytes"] as? Int ?? 0) > 600 * 384 * 4)
         #expect(build.stderr.contains("built \(index): 600 vectors"))
+        #expect(!build.stderr.contains("\r"))  // not a terminal: no progress bar
 
         let info = try json(try run(["info", "-i", index, "--json", "--quiet"]).stdout)
         #expect(info["vectors"] as? Int == 600 && info["metric"] as? String == "cosine" && info["m"] as? Int == 16)
@@ -77,6 +78,26 @@ import ToonDBTestSupport
         let copy = directory.child("copy.f32")
         #expect(try run(["convert", "-i", base, "-o", copy, "-d", "384", "--quiet"]).status == 0)
         #expect(try FileDamage.read(copy) == FileDamage.read(base))
+    }
+
+    /// On a terminal (a pseudo-terminal from util-linux `script`) the build draws a progress bar
+    /// on stderr; `--quiet` silences it.
+    @Test func progressBarOnATerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+        let directory = TemporaryDirectory("toondb-bulk")
+        let base = try slice("minilm384_base_5k.f32", rows: 3000, into: directory)
+        let transcript = directory.child("transcript")
+        func onTerminal(_ extra: [String]) throws -> String {
+            let command = ([binary, "build-index", "-i", base, "-o", directory.child("i.hnsw"), "-d", "384"] + extra)
+                .map { "'\($0)'" }.joined(separator: " ")
+            let (status, _) = try runProgram("/usr/bin/script", ["-qec", command, transcript], timeout: 120)
+            #expect(status == 0)
+            return (try? String(contentsOfFile: transcript, encoding: .utf8)) ?? ""
+        }
+        let shown = try onTerminal([])
+        #expect(shown.contains("\rbuilding ["), "\(shown)")
+        #expect(shown.contains("] 100%  3,000/3,000 vectors"), "\(shown)")
+        #expect(!(try onTerminal(["--quiet"])).contains("building ["))
     }
 
     @Test func clearErrors() throws {

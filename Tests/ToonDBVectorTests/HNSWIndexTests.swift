@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import Testing
 import ToonDBVector
 
@@ -217,6 +218,24 @@ import ToonDBVector
             }
             #expect(missing.isEmpty, "seed \(dataSeed): unreachable rows \(missing)")
         }
+    }
+
+    /// A bulk insert reports its progress every `progressStep` vectors and once at the end,
+    /// from the linking threads.
+    @Test func buildReportsProgress() throws {
+        let count = 3000
+        var rng = TestRandom(61)
+        let flat = rng.flat(count: count, dimension: 8)
+        let reports = Mutex<[Int]>([])
+        let index = try HNSWIndex(dimension: 8, metric: .l2, m: 4, efConstruction: 20)
+        try index.build(ids: (0..<count).map(UInt64.init), vectors: flat, count: count, threads: 2,
+                        progress: { linked, total in
+                            #expect(total == count)
+                            reports.withLock { $0.append(linked) }
+                        })
+        let seen = reports.withLock { $0 }
+        #expect(seen.last == count)
+        #expect(Set(seen.dropLast()) == Set(stride(from: HNSWIndex.progressStep, through: count, by: HNSWIndex.progressStep)))
     }
 
     @Test func errors() throws {
