@@ -53,6 +53,19 @@ struct BulkError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// This process's resident memory now and at its peak since exec (`VmRSS`, `VmHWM` of
+/// /proc/self/status, in bytes; 0 where unavailable). Unlike `getrusage`, `VmHWM` does not
+/// include the memory of the process that forked this one before it exec'd.
+func residentMemory() -> (current: Int, peak: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Int {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+        let number = line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) } ?? 0
+        return number * 1024  // reported in kB
+    }
+    return (field("VmRSS"), field("VmHWM"))
+}
+
 func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : 0
@@ -90,6 +103,7 @@ struct BuildIndex: ParsableCommand {
             idList = (0..<idFile.rows).map { UnsafeRawPointer(idFile.row($0).baseAddress!).loadUnaligned(as: UInt64.self) }
         }
         report.say("building: \(matrix.rows) vectors of dimension \(matrix.dimension) from \(input), metric \(metric.rawValue), M \(m), ef_construction \(efConstruction), encoding \(encoding.rawValue)")
+        let residentBefore = residentMemory().current
         let start = DispatchTime.now().uptimeNanoseconds
         let index = try HNSWIndex(dimension: matrix.dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed,
                                   encoding: encoding)
@@ -100,6 +114,9 @@ struct BuildIndex: ParsableCommand {
                         count: matrix.rows, threads: threads, progress: progress)
         bar?.finish()
         let buildSeconds = seconds(since: start)
+        // What the build added at its peak: the index, less the input's pages (memory-mapped,
+        // read in full by the build, and counted as resident).
+        let memory = max(0, residentMemory().peak - residentBefore - matrix.rows * matrix.dimension * 4)
         try index.write(to: output)
         let elapsed = seconds(since: start)
         let rate = Double(matrix.rows) / max(buildSeconds, 1e-9)
@@ -108,7 +125,7 @@ struct BuildIndex: ParsableCommand {
         report.emit([("vectors", "\(matrix.rows)"), ("dimension", "\(matrix.dimension)"),
                      ("elapsed_seconds", String(format: "%.6f", elapsed)), ("rate", String(format: "%.1f", rate)),
                      ("index_size_bytes", "\(size)"), ("metric", jsonString(metric.rawValue)),
-                     ("encoding", jsonString(encoding.rawValue))])
+                     ("encoding", jsonString(encoding.rawValue)), ("memory_bytes", "\(memory)")])
     }
 }
 

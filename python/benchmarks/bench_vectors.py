@@ -15,7 +15,10 @@ vectors, exact top-10 ground truth shipped with them) and, with ``--random N``, 
 768-d unit vectors with 1,000 random queries (ground truth computed exactly here).
 
 For each dataset, engine and thread count: build rate (vectors/s, the index build only, not the
-file write), index file size, and for ef_search in 16, 32, 64, 128, 256: recall@10 against the
+file write), index file size, memory (the peak resident memory the build added: each engine
+runs in a forked child, whose peak RSS less the parent's RSS at the fork is the peers' figure;
+``toondb-bulk`` reports its own, the peak RSS of the build less the RSS before it and the input
+file it maps), and for ef_search in 16, 32, 64, 128, 256: recall@10 against the
 ground truth and single-thread queries/s (one query at a time, as an application asks). The
 toondb search time is measured inside ``toondb-bulk query`` (the loop over queries, not the
 process start); the peers are timed around a Python loop of single-vector calls, which adds
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -52,6 +56,7 @@ def toondb(bulk: str, base: np.ndarray, queries: np.ndarray, threads: int, scrat
     out = subprocess.run([bulk, "build-index", "-i", source, "-o", index, "-m", str(M), "-e", str(EF_CONSTRUCTION),
                           "-t", str(threads), "--metric", "ip", "--encoding", encoding, "--json", "--quiet"], capture_output=True, text=True, check=True)
     stats = json.loads(out.stdout)
+    memory = int(stats["memory_bytes"])
     results = {}
     for ef in EFS:
         out = subprocess.run([bulk, "query", "-i", index, "-q", query, "-k", "10", "--ef", str(ef), "--json", "--quiet"],
@@ -59,7 +64,40 @@ def toondb(bulk: str, base: np.ndarray, queries: np.ndarray, threads: int, scrat
         report = json.loads(out.stdout)
         ids = np.array([[hit["id"] for hit in row] for row in report["results"]])
         results[ef] = (len(queries) / report["elapsed_seconds"], ids)
-    return stats["rate"], os.path.getsize(index), results
+    return stats["rate"], os.path.getsize(index), results, memory
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def in_child(engine: Callable, *args):
+    """Runs ``engine(*args)`` in a forked child; returns its result with the memory figure (the
+    engine's own when it reports one, else the child's peak RSS above the parent's at the fork)."""
+    baseline = _resident_bytes()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            payload = pickle.dumps(("ok", engine(*args)))
+        except BaseException as error:  # reported by the parent
+            payload = pickle.dumps(("error", repr(error)))
+        with os.fdopen(write_end, "wb") as out:
+            out.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as inp:
+        payload = inp.read()
+    _, _, usage = os.wait4(pid, 0)
+    kind, result = pickle.loads(payload)
+    if kind != "ok":
+        raise RuntimeError(result)
+    if len(result) == 4:
+        return result
+    rate, size, results = result
+    return rate, size, results, max(0, usage.ru_maxrss * 1024 - baseline)
 
 
 def hnswlib_engine(base, queries, threads, scratch):
@@ -168,21 +206,23 @@ def main() -> int:
     chosen = [name for name in args.engines.split(",") if name]
     for name, base, queries, truth in datasets(args):
         print(f"\n### {name}: M={M}, ef_construction={EF_CONSTRUCTION}, median of {args.runs} run(s)\n")
-        print("| engine | threads | build vectors/s | file bytes | " + " | ".join(f"ef {ef}: recall / QPS" for ef in EFS) + " |")
-        print("|---|---:|---:|---:|" + "---:|" * len(EFS))
+        print("| engine | threads | build vectors/s | memory MB | file bytes | " + " | ".join(f"ef {ef}: recall / QPS" for ef in EFS) + " |")
+        print("|---|---:|---:|---:|---:|" + "---:|" * len(EFS))
         for threads in [int(t) for t in args.threads.split(",")]:
             for engine in chosen:
-                rates, sizes, per_ef = [], [], {ef: ([], []) for ef in EFS}
+                rates, sizes, memories, per_ef = [], [], [], {ef: ([], []) for ef in EFS}
                 for _ in range(args.runs):
                     with tempfile.TemporaryDirectory(prefix="bench-vectors-") as scratch:
-                        rate, size, results = engines[engine](base, queries, threads, scratch)
+                        rate, size, results, memory = in_child(engines[engine], base, queries, threads, scratch)
                     rates.append(rate)
                     sizes.append(size)
+                    memories.append(memory)
                     for ef, (qps, ids) in results.items():
                         per_ef[ef][0].append(recall(ids, truth))
                         per_ef[ef][1].append(qps)
                 cells = [f"{statistics.median(r):.3f} / {statistics.median(q):,.0f}" for r, q in per_ef.values()]
-                print(f"| {engine} | {threads} | {statistics.median(rates):,.0f} | {statistics.median(sizes):,} | " + " | ".join(cells) + " |",
+                print(f"| {engine} | {threads} | {statistics.median(rates):,.0f} | {statistics.median(memories) / 2**20:,.1f} | "
+                      f"{statistics.median(sizes):,} | " + " | ".join(cells) + " |",
                       flush=True)
     return 0
 
