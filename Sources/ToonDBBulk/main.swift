@@ -66,6 +66,17 @@ func residentMemory() -> (current: Int, peak: Int) {
     return (field("VmRSS"), field("VmHWM"))
 }
 
+/// Resets `VmHWM` to the current RSS (Linux `clear_refs` 5) and returns that RSS, so the peak
+/// read later is the build's own.
+func resetPeakMemory() -> Int {
+    let fd = open("/proc/self/clear_refs", O_WRONLY)
+    if fd >= 0 {
+        _ = write(fd, "5", 1)
+        close(fd)
+    }
+    return residentMemory().current
+}
+
 func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : 0
@@ -103,7 +114,7 @@ struct BuildIndex: ParsableCommand {
             idList = (0..<idFile.rows).map { UnsafeRawPointer(idFile.row($0).baseAddress!).loadUnaligned(as: UInt64.self) }
         }
         report.say("building: \(matrix.rows) vectors of dimension \(matrix.dimension) from \(input), metric \(metric.rawValue), M \(m), ef_construction \(efConstruction), encoding \(encoding.rawValue)")
-        let residentBefore = residentMemory().current
+        let residentBefore = resetPeakMemory()
         let start = DispatchTime.now().uptimeNanoseconds
         let index = try HNSWIndex(dimension: matrix.dimension, metric: metric, m: m, efConstruction: efConstruction, seed: seed,
                                   encoding: encoding)

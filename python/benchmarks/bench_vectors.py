@@ -15,10 +15,10 @@ vectors, exact top-10 ground truth shipped with them) and, with ``--random N``, 
 768-d unit vectors with 1,000 random queries (ground truth computed exactly here).
 
 For each dataset, engine and thread count: build rate (vectors/s, the index build only, not the
-file write), index file size, memory (the peak resident memory the build added: each engine
-runs in a forked child, whose peak RSS less the parent's RSS at the fork is the peers' figure;
-``toondb-bulk`` reports its own, the peak RSS of the build less the RSS before it and the input
-file it maps), and for ef_search in 16, 32, 64, 128, 256: recall@10 against the
+file write), index file size, memory (the peak resident memory the build added: VmHWM after the
+build less VmRSS before it, the peak reset just before with ``/proc/self/clear_refs``; each peer
+runs in its own forked child; ``toondb-bulk`` reports the same measure itself, less the input
+file it memory-maps), and for ef_search in 16, 32, 64, 128, 256: recall@10 against the
 ground truth and single-thread queries/s (one query at a time, as an application asks). The
 toondb search time is measured inside ``toondb-bulk query`` (the loop over queries, not the
 process start); the peers are timed around a Python loop of single-vector calls, which adds
@@ -67,15 +67,29 @@ def toondb(bulk: str, base: np.ndarray, queries: np.ndarray, threads: int, scrat
     return stats["rate"], os.path.getsize(index), results, memory
 
 
-def _resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _reset_peak() -> int:
+    """Resets this process's VmHWM to its current RSS (Linux ``clear_refs`` 5) and returns that
+    RSS: the baseline of a build's memory figure."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        pass
+    return _memory_status("VmRSS")
+
+
+def _memory_status(field: str) -> int:
+    """``VmRSS`` or ``VmHWM`` of this process, in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def in_child(engine: Callable, *args):
-    """Runs ``engine(*args)`` in a forked child; returns its result with the memory figure (the
-    engine's own when it reports one, else the child's peak RSS above the parent's at the fork)."""
-    baseline = _resident_bytes()
+    """Runs ``engine(*args)`` in a forked child (so one engine's memory and threads cannot
+    affect the next) and returns its result."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -90,14 +104,11 @@ def in_child(engine: Callable, *args):
     os.close(write_end)
     with os.fdopen(read_end, "rb") as inp:
         payload = inp.read()
-    _, _, usage = os.wait4(pid, 0)
+    os.waitpid(pid, 0)
     kind, result = pickle.loads(payload)
     if kind != "ok":
         raise RuntimeError(result)
-    if len(result) == 4:
-        return result
-    rate, size, results = result
-    return rate, size, results, max(0, usage.ru_maxrss * 1024 - baseline)
+    return result
 
 
 def hnswlib_engine(base, queries, threads, scratch):
@@ -106,9 +117,11 @@ def hnswlib_engine(base, queries, threads, scratch):
     index = hnswlib.Index(space="ip", dim=base.shape[1])
     index.init_index(max_elements=len(base), M=M, ef_construction=EF_CONSTRUCTION, random_seed=42)
     index.set_num_threads(threads)
+    resident = _reset_peak()
     start = time.perf_counter()
     index.add_items(base, np.arange(len(base)))
     rate = len(base) / (time.perf_counter() - start)
+    memory = _memory_status("VmHWM") - resident
     path = os.path.join(scratch, "hnswlib.bin")
     index.save_index(path)
     index.set_num_threads(1)
@@ -121,7 +134,7 @@ def hnswlib_engine(base, queries, threads, scratch):
             labels, _ = index.knn_query(q, k=10)
             rows.append(labels[0])
         results[ef] = (len(queries) / (time.perf_counter() - start), np.array(rows))
-    return rate, os.path.getsize(path), results
+    return rate, os.path.getsize(path), results, memory
 
 
 def faiss_engine(base, queries, threads, scratch):
@@ -130,9 +143,11 @@ def faiss_engine(base, queries, threads, scratch):
     faiss.omp_set_num_threads(threads)
     index = faiss.IndexHNSWFlat(base.shape[1], M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = EF_CONSTRUCTION
+    resident = _reset_peak()
     start = time.perf_counter()
     index.add(base)
     rate = len(base) / (time.perf_counter() - start)
+    memory = _memory_status("VmHWM") - resident
     path = os.path.join(scratch, "faiss.bin")
     faiss.write_index(index, path)
     faiss.omp_set_num_threads(1)
@@ -145,16 +160,18 @@ def faiss_engine(base, queries, threads, scratch):
             _, labels = index.search(q.reshape(1, -1), 10)
             rows.append(labels[0])
         results[ef] = (len(queries) / (time.perf_counter() - start), np.array(rows))
-    return rate, os.path.getsize(path), results
+    return rate, os.path.getsize(path), results, memory
 
 
 def usearch_engine(base, queries, threads, scratch):
     from usearch.index import Index
 
     index = Index(ndim=base.shape[1], metric="ip", dtype="f32", connectivity=M, expansion_add=EF_CONSTRUCTION)
+    resident = _reset_peak()
     start = time.perf_counter()
     index.add(np.arange(len(base)), base, threads=threads)
     rate = len(base) / (time.perf_counter() - start)
+    memory = _memory_status("VmHWM") - resident
     path = os.path.join(scratch, "usearch.bin")
     index.save(path)
     results = {}
@@ -166,7 +183,7 @@ def usearch_engine(base, queries, threads, scratch):
             matches = index.search(q, 10, threads=1)
             rows.append(np.array(matches.keys))
         results[ef] = (len(queries) / (time.perf_counter() - start), np.array(rows))
-    return rate, os.path.getsize(path), results
+    return rate, os.path.getsize(path), results, memory
 
 
 def datasets(args) -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
