@@ -149,10 +149,18 @@ public enum VectorDistance {
     /// normalises on insert and on search); the result is then `1 − a·b`.
     @inlinable
     public static func distance(_ metric: VectorMetric, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        distance(metric, dot: { dot(a, b, count: count) }, squaredL2: { squaredL2(a, b, count: count) })
+    }
+
+    /// The distance under `metric` from whichever kernel it needs (only that one runs): the
+    /// one place that turns a dot product or a squared L2 into "smaller is closer", for the
+    /// `Float` kernels above and the index's f16 and int8 rows alike.
+    @inlinable @inline(__always)
+    public static func distance(_ metric: VectorMetric, dot: () -> Float, squaredL2: () -> Float) -> Float {
         switch metric {
-        case .cosine: return 1 - dot(a, b, count: count)
-        case .innerProduct: return -dot(a, b, count: count)
-        case .l2: return squaredL2(a, b, count: count)
+        case .cosine: return 1 - dot()
+        case .innerProduct: return -dot()
+        case .l2: return squaredL2()
         }
     }
 

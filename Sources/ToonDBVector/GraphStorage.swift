@@ -1,5 +1,3 @@
-import CToonDBVectorKernels
-
 /// The index's flat storage: every array is indexed by node slot (0..<capacity) and lives in
 /// one heap block, so hot loops do pointer arithmetic instead of touching Swift arrays.
 ///
@@ -217,24 +215,35 @@ struct GraphStorage {
     /// for f32, approximate from the codes otherwise.
     @inline(__always)
     func distance(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Float {
+        VectorDistance.distance(metric, dot: { dot(a, b) }, squaredL2: { squaredL2(a, b) })
+    }
+
+    /// The inner product of two rows (int8: the integer sum scaled back to the vectors' units).
+    @inline(__always)
+    private func dot(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Float {
         switch encoding {
         case .float32:
-            return VectorDistance.distance(metric, a.assumingMemoryBound(to: Float.self),
-                                           b.assumingMemoryBound(to: Float.self), count: stride)
+            return VectorDistance.dot(a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self), count: stride)
         case .float16:
-            let x = a.assumingMemoryBound(to: UInt16.self), y = b.assumingMemoryBound(to: UInt16.self)
-            switch metric {
-            case .cosine: return 1 - toondb_dot_f16(x, y, stride)
-            case .innerProduct: return -toondb_dot_f16(x, y, stride)
-            case .l2: return toondb_squared_l2_f16(x, y, stride)
-            }
+            return VectorDistance.dotFloat16(a.assumingMemoryBound(to: UInt16.self), b.assumingMemoryBound(to: UInt16.self), count: stride)
         case .int8:
-            let x = a.assumingMemoryBound(to: Int8.self), y = b.assumingMemoryBound(to: Int8.self)
-            switch metric {
-            case .cosine: return 1 - Float(toondb_dot_i8(x, y, stride)) * int8DistanceFactor
-            case .innerProduct: return -Float(toondb_dot_i8(x, y, stride)) * int8DistanceFactor
-            case .l2: return Float(toondb_squared_l2_i8(x, y, stride)) * int8DistanceFactor
-            }
+            return Float(VectorDistance.dotInt8(a.assumingMemoryBound(to: Int8.self), b.assumingMemoryBound(to: Int8.self),
+                                                count: stride)) * int8DistanceFactor
+        }
+    }
+
+    /// The squared Euclidean distance of two rows (int8: scaled back likewise).
+    @inline(__always)
+    private func squaredL2(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Float {
+        switch encoding {
+        case .float32:
+            return VectorDistance.squaredL2(a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self), count: stride)
+        case .float16:
+            return VectorDistance.squaredL2Float16(a.assumingMemoryBound(to: UInt16.self), b.assumingMemoryBound(to: UInt16.self),
+                                                   count: stride)
+        case .int8:
+            return Float(VectorDistance.squaredL2Int8(a.assumingMemoryBound(to: Int8.self), b.assumingMemoryBound(to: Int8.self),
+                                                      count: stride)) * int8DistanceFactor
         }
     }
 

@@ -207,8 +207,7 @@ public final class HNSWIndex: @unchecked Sendable {
             let stored = storage.vector(Int(node))
             return withUnsafeTemporaryAllocation(of: Float.self, capacity: dimension) { copy in
                 let row = copy.baseAddress!
-                row.update(from: vector, count: dimension)
-                if metric == .cosine { VectorDistance.normalize(row, count: dimension) }
+                storedForm(of: vector, into: row)
                 return memcmp(row, stored, dimension * MemoryLayout<Float>.stride) == 0
             }
         }
@@ -374,9 +373,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 for i in 0..<count {
                     let n = first + i
                     s.initializeSlot(n, id: ids[i], level: levels[i])
-                    let row = s.vector(n)
-                    row.update(from: source + i * dimension, count: dimension)
-                    if metric == .cosine { VectorDistance.normalize(row, count: dimension) }
+                    storedForm(of: source + i * dimension, into: s.vector(n))
                     s.encodeRow(n)
                 }
                 return first
@@ -595,12 +592,17 @@ public final class HNSWIndex: @unchecked Sendable {
         var padded = [Float](repeating: 0, count: stride)
         try query.withUnsafeBufferPointer { (qb) throws(VectorIndexError) in
             try validate(qb.baseAddress!, what: "the query")
-        }
-        padded.withUnsafeMutableBufferPointer { p in
-            p.baseAddress!.update(from: query, count: dimension)
-            if metric == .cosine { VectorDistance.normalize(p.baseAddress!, count: dimension) }
+            padded.withUnsafeMutableBufferPointer { storedForm(of: qb.baseAddress!, into: $0.baseAddress!) }
         }
         return padded
+    }
+
+    /// Writes ``dimension`` floats of `vector` to `row` as the index stores them: copied, then
+    /// normalised for cosine. Inserts, queries and ``storesExactly(id:_:)`` all go through here,
+    /// so a vector compared with a stored one is prepared bit for bit the same way.
+    private func storedForm(of vector: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>) {
+        row.update(from: vector, count: dimension)
+        if metric == .cosine { VectorDistance.normalize(row, count: dimension) }
     }
 
     private func takeScratch(capacity: Int) -> (VisitedSet, UnsafeMutablePointer<UInt32>) {
