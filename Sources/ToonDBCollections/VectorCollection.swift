@@ -367,7 +367,7 @@ public final class VectorCollection: Sendable {
     /// version) or was built with other settings is ignored and removed.
     func loadFromRecords() throws(CollectionError) {
         try updater.withLock { (state) throws(CollectionError) in
-            let saved = loadSavedIndex()
+            let saved = loadSavedIndex(like: state.index)
             if let saved { state.index = saved }
             openedFromSavedIndex.store(saved != nil, ordering: .relaxed)
             var kept = Set<UInt64>()
@@ -405,13 +405,13 @@ public final class VectorCollection: Sendable {
         }
     }
 
-    /// The saved index if its file loads and matches this collection's settings; a file that
-    /// does not is removed.
-    private func loadSavedIndex() -> HNSWIndex? {
+    /// The saved index if its file loads and has the parameters of `fresh` (the empty index
+    /// this collection's settings make); a file that does not is removed.
+    private func loadSavedIndex(like fresh: HNSWIndex) -> HNSWIndex? {
         guard access(indexPath, F_OK) == 0 else { return nil }
         if let index = try? HNSWIndex.load(path: indexPath),
-           index.dimension == settings.dimension, index.metric == settings.metric, index.m == settings.m,
-           index.efConstruction == max(settings.efConstruction, settings.m), index.encoding == settings.encoding {
+           index.dimension == fresh.dimension, index.metric == fresh.metric, index.m == fresh.m,
+           index.efConstruction == fresh.efConstruction, index.encoding == fresh.encoding {
             return index
         }
         unlink(indexPath)
