@@ -116,7 +116,7 @@ let package = Package(
         ]),
         // Spawned by the crash tests: ingests with concurrent committers, reports every ack.
         .executableTarget(name: "toondb-crash-writer", dependencies: ["ToonDBEngine", "ToonDBFormat"], path: "Sources/ToonDBCrashWriter"),
-        .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine", "ToonDBIO", "ToonDBWAL"]),
+        .target(name: "ToonDBTestSupport", dependencies: ["ToonDBEngine", "ToonDBIO", "ToonDBWAL", "ToonDBVector"]),
 
         .testTarget(name: "ToonDBIOTests", dependencies: ["ToonDBIO", "ToonDBTestSupport"]),
         .testTarget(name: "ToonDBFormatTests", dependencies: ["ToonDBFormat", "ToonDBTestSupport"]),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ToonDBEngine
 import ToonDBIO
+import ToonDBVector
 import ToonDBWAL
 
 /// A fresh directory under /tmp, removed (with everything in it) when this value goes away.
@@ -22,18 +23,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
     deinit { try? FileSystem.removeTree(path) }
 }
 
-/// A small, fast, seedable generator (SplitMix64) so randomized tests are reproducible.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// A small, fast, seedable generator so randomized tests are reproducible: the project's one
+/// SplitMix64 (ToonDBVector's, which also draws the HNSW levels).
+public typealias SeededRandom = SplitMix64
 
+extension SplitMix64 {
     public mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
 }
 

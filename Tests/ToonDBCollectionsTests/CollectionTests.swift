@@ -325,7 +325,8 @@ import ToonDBVector
         let c = try reader.collection("live")
         while try db.get(CollectionKeys.item("live", id: 599)) == nil { usleep(1000) }
         #expect(try c.count() == 600)
-        // (The rebuild is parallel: allow the rare node a parallel build leaves unreachable.)
+        // (Writes that land after the open reach the index in small batches, which skip the
+        // reachability repair: allow the rare node they leave unreachable.)
         let found = try vectors.enumerated().filter { $0.offset % 10 == 0 }.filter { try c.search($0.element, k: 1, efSearch: 600).first?.id == UInt64($0.offset) }.count
         #expect(found >= 57)
     }

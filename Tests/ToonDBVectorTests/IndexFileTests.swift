@@ -69,6 +69,19 @@ import Testing
         putU32(&b, 252, IndexCRC32C.mask(header))
     }
 
+    /// Saves `whole` edited by `edit` (given section `i`'s offset), with section `i`'s and the
+    /// header's checksums recomputed, and expects the load to report it corrupt with `message`.
+    func expectRejectedAfterResealing(_ whole: [UInt8], at path: String, section i: Int, _ message: String,
+                                      _ edit: (inout [UInt8], Int) -> Void) {
+        var damaged = whole
+        edit(&damaged, section(whole, i).offset)
+        reseal(&damaged, section: i)
+        save(damaged, path)
+        let error = loadError(path)
+        #expect(error?.code == .corruptFile)
+        #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+    }
+
     @Test func crc32cMatchesTheCastagnoliCheckValue() {
         let check = Array("123456789".utf8).withUnsafeBytes { IndexCRC32C.checksum($0) }
         #expect(check == 0xE306_9283)
@@ -150,13 +163,7 @@ import Testing
         try makeIndex(.l2, count: 30, encoding: .int8).write(to: path)
         let whole = bytes(path)
         func expectRejected(_ message: String, _ edit: (inout [UInt8]) -> Void) {
-            var damaged = whole
-            edit(&damaged)
-            reseal(&damaged, section: 0)
-            save(damaged, path)
-            let error = loadError(path)
-            #expect(error?.code == .corruptFile)
-            #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+            expectRejectedAfterResealing(whole, at: path, section: 0, message) { b, _ in edit(&b) }
         }
         expectRejected("unknown encoding code 9") { putU32(&$0, 224, 9) }
         expectRejected("int8 scale") { putU32(&$0, 228, Float.nan.bitPattern) }
@@ -338,13 +345,7 @@ import Testing
         #expect(loadError(path) == nil)
 
         func expectRejected(section i: Int, _ message: String, _ edit: (inout [UInt8], Int) -> Void) {
-            var damaged = whole
-            edit(&damaged, section(whole, i).offset)
-            reseal(&damaged, section: i)
-            save(damaged, path)
-            let error = loadError(path)
-            #expect(error?.code == .corruptFile)
-            #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+            expectRejectedAfterResealing(whole, at: path, section: i, message, edit)
         }
         // A layer-0 neighbour slot out of range; too many neighbours.
         expectRejected(section: 4, "is not a node slot") { b, at in putU32(&b, at + 4, 80) }
