@@ -1,5 +1,6 @@
 """The cost of a ctypes call on this machine, declared vs undeclared argtypes, and of the
-SDK's put/get on an in-memory database (the figures quoted in BENCHMARKS.md).
+SDK's put/get on an in-memory database, through ctypes and through the C extension
+(toondb._speedups, when built) in the same run (the figures quoted in BENCHMARKS.md).
 
 Usage: TOONDB_LIB_PATH=.build/release PYTHONPATH=python python python/benchmarks/ctypes_cost.py [N]
 Profile the engine part with:
@@ -43,9 +44,15 @@ def main() -> None:
     keys = [b"%016d" % i for i in range(N)]
     random.Random(1).shuffle(keys)
     value = b"v" * 100
-    with tempfile.TemporaryDirectory() as directory, toondb.Database.open(directory + "/db", {"sync_mode": "off"}) as db:
-        timed("Database.put, random keys, sync off", lambda: [db.put(k, value) for k in keys])
-        timed("Database.get, random keys, all in the memtable", lambda: [db.get(k) for k in keys])
+    # The SDK both ways in one run: through toondb._speedups (when built) and through ctypes
+    # alone, each on a fresh database.
+    paths = [("ctypes", False)] + ([("C extension", True)] if _native.speedups() is not None else [])
+    for label, extension in paths:
+        with tempfile.TemporaryDirectory() as directory, toondb.Database.open(directory + "/db", {"sync_mode": "off"}) as db:
+            if not extension:
+                db._speed = None
+            timed(f"Database.put, random keys, sync off ({label})", lambda: [db.put(k, value) for k in keys])
+            timed(f"Database.get, random keys, memtable ({label})", lambda: [db.get(k) for k in keys])
 
 
 if __name__ == "__main__":
