@@ -38,7 +38,7 @@ public final class BlockCache: Sendable {
 
     /// A cache of at most `capacity` bytes split over `shardCount` shards (rounded up to a
     /// power of two).
-    public init(capacity: Int = 64 << 20, shardCount: Int = 16) {
+    public init(capacity: Int = 128 << 20, shardCount: Int = 16) {
         var count = 1
         while count < Swift.max(1, shardCount) { count <<= 1 }
         self.capacity = capacity

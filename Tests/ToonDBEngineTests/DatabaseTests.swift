@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import Testing
 import ToonDBEngine
 import ToonDBIO
@@ -24,6 +25,55 @@ struct DatabaseTests {
         #expect(try db.get(bytes("a")) == nil)
         try db.delete(bytes("never-existed"))
         try db.close()
+    }
+
+    /// A lone writer commits without the queue (`CommitQueue.commitAlone`); writers that find
+    /// it busy queue behind it. Mixed with writeEach, transactions and checkpoint barriers.
+    @Test("concurrent writers, lone and queued, with barriers: each LSN used once, every write kept", arguments: [SyncMode.off, .full])
+    func concurrentWritersAndBarriers(sync: SyncMode) throws {
+        let dir = TemporaryDirectory()
+        var options = testOptions(memtable: 16 << 10)
+        options.syncMode = sync
+        let db = try Database.open(path: dir.path, options: options)
+        let start = db.currentSnapshot
+        let threads = 4, perThread = sync == .full ? 60 : 400
+        let lsns = Mutex<[LSN]>([])
+        let failures = Counter()
+        DispatchLikeGroup.run(threads + 1) { thread in
+            var mine: [LSN] = []
+            for i in 0..<(thread == threads ? 6 : perThread) {
+                do {
+                    if thread == threads {
+                        _ = try db.checkpoint()  // a barrier through the queue
+                        continue
+                    }
+                    let key = bytes("t\(thread)-\(i)")
+                    switch i % 3 {
+                    case 0: mine.append(try db.put(key, bytes("v\(i)")))
+                    case 1:
+                        var batch = WriteBatch()
+                        batch.put(key, bytes("v\(i)"))
+                        mine += try db.writeEach([batch]).map { try $0.get() }
+                    default:
+                        let txn = try db.beginTransaction()
+                        try txn.put(key, bytes("v\(i)"))
+                        mine.append(try txn.commit())
+                    }
+                } catch {
+                    failures.increment()
+                }
+            }
+            lsns.withLock { $0 += mine }
+        }
+        #expect(failures.value == 0)
+        let all = lsns.withLock { $0 }.sorted()
+        #expect(all == Array((start + 1)...(start + LSN(threads * perThread))), "every commit got its own LSN, densely")
+        try db.close()
+        let reopened = try Database.open(path: dir.path, options: options)
+        for thread in 0..<threads {
+            for i in 0..<perThread { #expect(try reopened.get(bytes("t\(thread)-\(i)")) == bytes("v\(i)")) }
+        }
+        try reopened.close()
     }
 
     @Test("writeEach: each batch its own transaction and LSN, a bad one fails alone, all survive reopen")

@@ -74,8 +74,10 @@ final class CommitQueue: @unchecked Sendable {
     private let lock = ConditionLock()
     private var queue: [CommitRequest] = []
     private var head = 0
-    /// A decaying maximum of recent group sizes (written by leaders only).
+    /// A decaying maximum of recent group sizes (written by leaders, under the lock).
     private var recentGroupSize = 1.0
+    /// Whether a ``commitAlone(_:)`` body is running (queued requests wait for it to end).
+    private var aloneActive = false
 
     /// Queues `request` and returns its LSN once it is committed (or throws why not).
     func submit(_ request: CommitRequest, leader database: Database) throws(StorageError) -> LSN {
@@ -88,9 +90,34 @@ final class CommitQueue: @unchecked Sendable {
     func commit(_ request: CommitRequest, leader database: Database) {
         lock.lock()
         queue.append(request)
-        while !request.done && queue[head] !== request { lock.wait(on: request.wakeup) }
+        while !request.done && (aloneActive || queue[head] !== request) { lock.wait(on: request.wakeup) }
         if !request.done { lead(from: request, database: database) }
         lock.unlock()
+    }
+
+    /// Runs `body` as the leader at once when no commit is queued or under way: the
+    /// uncontended single writer needs no request object, queue entry or hand-off. Returns nil
+    /// without running `body` when another commit is under way (the caller then queues).
+    /// Requests queued while `body` runs wait for it, then the first of them leads.
+    ///
+    /// Declined, too, while recent groups had several members: there the committers take
+    /// turns too quickly to ever see an empty queue for long, and one committing alone would
+    /// split the next group (16 synced writers went from 13.5 to 9.7 commits per sync).
+    func commitAlone<R>(_ body: () -> R) -> R? {
+        lock.lock()
+        if aloneActive || head < queue.count || recentGroupSize >= 2 {
+            lock.unlock()
+            return nil
+        }
+        aloneActive = true
+        lock.unlock()
+        let result = body()
+        lock.lock()
+        aloneActive = false
+        let nextLeader = head < queue.count ? queue[head] : nil
+        lock.unlock()
+        nextLeader?.wakeup.signal()
+        return result
     }
 
     /// Commits the group at the head of the queue (`first` is there). Called and returns with
@@ -121,9 +148,9 @@ final class CommitQueue: @unchecked Sendable {
         lock.unlock()
 
         database.commitGroup(group)
-        recentGroupSize = max(Double(group.count), recentGroupSize * 0.9)
 
         lock.lock()
+        recentGroupSize = max(Double(group.count), recentGroupSize * 0.9)
         for member in group { member.done = true }
         head += group.count
         if head > 1024 && head * 2 > queue.count {

@@ -45,7 +45,7 @@ final class SnapshotRegistry: Sendable {
 /// complete. A transaction whose snapshot predates that falls back to looking up the newest
 /// version of each key in the engine, which is always correct but slower.
 struct ConflictTracker {
-    private var lastWrite: [[UInt8]: LSN] = [:]
+    private var lastWrite: [ByteKey: LSN] = [:]
     private(set) var coverageStart: LSN = .max
     private var pruneAt = 1 << 16
 
@@ -64,11 +64,11 @@ struct ConflictTracker {
     /// Whether the tracker alone can answer for a transaction with this snapshot.
     func covers(snapshot: LSN) -> Bool { isTracking && coverageStart <= snapshot + 1 }
 
-    func lastCommit(of key: [UInt8]) -> LSN? { lastWrite[key] }
+    func lastCommit(of key: [UInt8]) -> LSN? { lastWrite[ByteKey(key)] }
 
     mutating func record(_ batch: WriteBatch, lsn: LSN) {
         guard isTracking else { return }
-        for op in batch.operations { lastWrite[op.key] = lsn }
+        for op in batch.operations { lastWrite[ByteKey(op.key)] = lsn }
     }
 
     /// Drops records no active snapshot can conflict with.

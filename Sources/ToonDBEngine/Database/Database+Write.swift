@@ -29,7 +29,10 @@ extension Database {
         try checkOpen()
         try validate(batch)
         if batch.isEmpty { return currentSnapshot }
-        return try commitQueue.submit(CommitRequest(batch: Self.lastWriteWins(batch), snapshot: nil), leader: self)
+        let writes = Self.lastWriteWins(batch)
+        // A lone writer commits at once, without a queue entry to allocate and hand over.
+        if let outcome = commitQueue.commitAlone({ commitAlone(writes) }) { return try outcome.get() }
+        return try commitQueue.submit(CommitRequest(batch: writes, snapshot: nil), leader: self)
     }
 
     /// Commits each batch as its own transaction (its own LSN and WAL record, atomic on its own),
@@ -93,12 +96,12 @@ extension Database {
     /// version per key and LSN).
     static func lastWriteWins(_ batch: WriteBatch) -> WriteBatch {
         guard batch.count > 1 else { return batch }
-        var position: [[UInt8]: Int] = [:]
+        var position: [ByteKey: Int] = [:]
         var ops: [WriteBatch.Operation] = []
         ops.reserveCapacity(batch.count)
         for op in batch.operations {
-            if let index = position[op.key] { ops[index] = op } else {
-                position[op.key] = ops.count
+            if let index = position[ByteKey(op.key)] { ops[index] = op } else {
+                position[ByteKey(op.key)] = ops.count
                 ops.append(op)
             }
         }
@@ -109,6 +112,45 @@ extension Database {
     }
 
     // MARK: - The leader's work
+
+    /// Commits one auto-commit batch as the only committer (see ``CommitQueue/commitAlone(_:)``):
+    /// what ``commitGroup(_:)`` does for a group of one, without the request object.
+    private func commitAlone(_ batch: WriteBatch) -> Result<LSN, StorageError> {
+        if closed.load(ordering: .acquiring) { return .failure(StorageError(.databaseClosed, "the database at \(path) is closed")) }
+        let memtable: Memtable
+        do { memtable = try makeRoomForWrite() } catch { return .failure(error) }
+        conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
+        let lsn = lastAssignedLSN + 1
+        walRecords.removeAll(keepingCapacity: true)
+        if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: options.epoch, batch: batch, to: &walRecords) }
+        do {
+            try apply(CollectionOfOne((batch, lsn)), to: memtable)
+        } catch {
+            return .failure(error)
+        }
+        return .success(lsn)
+    }
+
+    /// Writes `walRecords` (the records of `commits`, whose LSNs follow `lastAssignedLSN`
+    /// densely), inserts the batches into `memtable` and publishes them to readers.
+    private func apply(_ commits: some BidirectionalCollection<(batch: WriteBatch, lsn: LSN)>, to memtable: Memtable) throws(StorageError) {
+        guard let last = commits.last?.lsn else { return }
+        if options.walEnabled {
+            try wal.append(walRecords, firstLSN: lastAssignedLSN + 1, lastLSN: last, sync: options.syncMode == .full)
+        }
+        for (batch, lsn) in commits {
+            memtable.insert(batch, lsn: lsn)
+            conflicts.record(batch, lsn: lsn)
+            if !commitObservers.isEmpty { notifyObservers(batch, lsn: lsn) }
+        }
+        lastAssignedLSN = last
+        visibleLSN.store(last, ordering: .releasing)
+        commitCount.wrappingIncrement(by: commits.count, ordering: .relaxed)
+        commitGroupCount.wrappingIncrement(ordering: .relaxed)
+        if conflicts.isTracking {
+            conflicts.prune(oldestSnapshot: snapshots.oldest { self.visibleLSN.load(ordering: .acquiring) })
+        }
+    }
 
     /// Commits a group (called by the group-commit leader, one group at a time): checks
     /// conflicts, assigns dense LSNs, writes the WAL once, inserts into the memtable, publishes.
@@ -121,17 +163,18 @@ extension Database {
             do { try body(); group[0].result = .success(lastAssignedLSN) } catch { group[0].result = .failure(error) }
             return
         }
+        let memtable: Memtable
         do {
-            try makeRoomForWrite()
+            memtable = try makeRoomForWrite()
         } catch {
             for request in group { request.fail(error) }
             return
         }
 
         conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
-        var pending: [[UInt8]: LSN] = [:]
+        var pending: [ByteKey: LSN] = [:]
         var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN, slot: Int?)] = []
-        var records: [UInt8] = []
+        walRecords.removeAll(keepingCapacity: true)
         var lsn = lastAssignedLSN
         let epoch = options.epoch
         // Keys written earlier in the group matter only to a transaction's conflict check.
@@ -144,9 +187,9 @@ extension Database {
                 request.results = Array(repeating: .failure(StorageError(.internal, "not committed")), count: batches.count)
                 for (slot, batch) in batches.enumerated() {
                     lsn += 1
-                    if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
+                    if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
                     accepted.append((request, batch, lsn, slot))
-                    if tracksPending { for op in batch.operations { pending[op.key] = lsn } }
+                    if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
                 }
                 continue
             }
@@ -164,42 +207,27 @@ extension Database {
                 }
             }
             lsn += 1
-            if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &records) }
+            if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
             accepted.append((request, batch, lsn, nil))
-            if tracksPending { for op in batch.operations { pending[op.key] = lsn } }
+            if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
         }
         guard !accepted.isEmpty else { return }
 
         do {
-            if options.walEnabled {
-                try wal.append(records, firstLSN: lastAssignedLSN + 1, lastLSN: lsn, sync: options.syncMode == .full)
-            }
+            try apply(accepted.lazy.map { (batch: $0.batch, lsn: $0.lsn) }, to: memtable)
         } catch {
             for entry in accepted { entry.request.finish(.failure(error), slot: entry.slot) }
             return
         }
-        let memtable = stateLock.withLock { self.memtable }
-        for entry in accepted {
-            memtable.insert(entry.batch, lsn: entry.lsn)
-            conflicts.record(entry.batch, lsn: entry.lsn)
-            if !commitObservers.isEmpty { notifyObservers(entry.batch, lsn: entry.lsn) }
-            entry.request.finish(.success(entry.lsn), slot: entry.slot)
-        }
-        lastAssignedLSN = lsn
-        visibleLSN.store(lsn, ordering: .releasing)
-        commitCount.wrappingIncrement(by: accepted.count, ordering: .relaxed)
-        commitGroupCount.wrappingIncrement(ordering: .relaxed)
-        if conflicts.isTracking {
-            conflicts.prune(oldestSnapshot: snapshots.oldest { self.visibleLSN.load(ordering: .acquiring) })
-        }
+        for entry in accepted { entry.request.finish(.success(entry.lsn), slot: entry.slot) }
     }
 
     /// The first key of `batch` that was committed after `snapshot`, if any.
-    private func conflictingKey(_ batch: WriteBatch, snapshot: LSN, pending: [[UInt8]: LSN]) throws(StorageError) -> [UInt8]? {
+    private func conflictingKey(_ batch: WriteBatch, snapshot: LSN, pending: [ByteKey: LSN]) throws(StorageError) -> [UInt8]? {
         let useTracker = conflicts.covers(snapshot: snapshot)
         let view = useTracker ? nil : readView()
         for op in batch.operations {
-            if let lsn = pending[op.key], lsn > snapshot { return op.key }
+            if let lsn = pending[ByteKey(op.key)], lsn > snapshot { return op.key }
             if useTracker {
                 if let lsn = conflicts.lastCommit(of: op.key), lsn > snapshot { return op.key }
             } else {
@@ -215,7 +243,8 @@ extension Database {
     /// Waits until the memtable has room: switches a full memtable to the flush queue, slows
     /// writers down when level 0 piles up, and stops them (waiting) when it or the flush queue
     /// is full. Throws when background work has failed, so writers do not wait forever.
-    func makeRoomForWrite() throws(StorageError) {
+    /// Returns the memtable to insert into (only the leader switches it, so it stays current).
+    func makeRoomForWrite() throws(StorageError) -> Memtable {
         var slowed = false
         stateLock.lock()
         defer { stateLock.unlock() }
@@ -231,7 +260,7 @@ extension Database {
                 stateLock.lock()
                 continue
             }
-            if memtable.memoryUsage < options.memtableSize || memtable.isEmpty { return }
+            if memtable.memoryUsage < options.memtableSize || memtable.isEmpty { return memtable }
             if options.backgroundWork && (immutables.count >= options.maxImmutableMemtables || level0 >= options.level0StopTrigger) {
                 stateLock.wait(seconds: 1)
                 continue
@@ -251,7 +280,7 @@ extension Database {
     func switchMemtable() {
         guard !memtable.isEmpty else { return }
         immutables.append(memtable)
-        memtable = Memtable(id: nextMemtableID)
+        memtable = Memtable(id: nextMemtableID, expectedEntries: memtable.count)
         nextMemtableID += 1
         stateLock.broadcast()
     }

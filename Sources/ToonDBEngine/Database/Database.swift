@@ -64,6 +64,8 @@ public final class Database: @unchecked Sendable {
     // Used only by the group-commit leader.
     var lastAssignedLSN: LSN
     var conflicts = ConflictTracker()
+    /// The WAL records of the commit being made, kept between commits to reuse its memory.
+    var walRecords: [UInt8] = []
     /// Changed only inside a commit barrier, read only by the leader.
     var commitObservers: [ObserverRegistration] = []
 

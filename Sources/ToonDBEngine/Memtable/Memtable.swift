@@ -30,7 +30,7 @@ final class Memtable: @unchecked Sendable {
 
     private let arena = Arena()
     /// Point reads go through this hash index instead of descending the skiplist.
-    private let index = MemtableIndex()
+    private let index: MemtableIndex
     private let head: UnsafeMutableRawPointer
     private let currentHeight = ManagedAtomic<Int>(1)
     private let entries = ManagedAtomic<Int>(0)
@@ -42,8 +42,10 @@ final class Memtable: @unchecked Sendable {
     /// The largest LSN inserted (written by the single writer, read after it publishes).
     private let largestLSN = ManagedAtomic<UInt64>(0)
 
-    init(id: UInt64) {
+    /// `expectedEntries` sizes the hash index up front (see ``MemtableIndex/init(expectedCount:)``).
+    init(id: UInt64, expectedEntries: Int = 0) {
         self.id = id
+        index = MemtableIndex(expectedCount: expectedEntries)
         head = arena.allocate(Self.nextOffset + 8 * Self.maxHeight)
         head.storeBytes(of: 0, as: UInt64.self)
         head.storeBytes(of: UInt32(Self.maxHeight), toByteOffset: 8, as: UInt32.self)

@@ -25,11 +25,13 @@ final class MemtableIndex: @unchecked Sendable {
     private struct Table {
         let base: UnsafeMutableRawPointer
 
+        /// Zeroed memory from `calloc`: a large table comes straight from the kernel as
+        /// zero pages, touched (and so paid for) only as slots fill, not all at once.
         static func allocate(capacity: Int) -> Table {
-            let base = UnsafeMutableRawPointer.allocate(byteCount: 8 * (capacity + 1), alignment: 8)
+            guard let base = calloc(capacity + 1, 8) else { fatalError("out of memory for a \(capacity)-slot memtable index") }
             base.storeBytes(of: capacity - 1, as: Int.self)
+            // All-zero bytes are the empty slot (an atomic word of 0).
             (base + 8).bindMemory(to: UnsafeAtomic<UInt>.Storage.self, capacity: capacity)
-                .initialize(repeating: UnsafeAtomic<UInt>.Storage(0), count: capacity)
             return Table(base: base)
         }
 
@@ -51,14 +53,18 @@ final class MemtableIndex: @unchecked Sendable {
     private var tables: [UnsafeMutableRawPointer]
     private var count = 0
 
-    init() {
-        table = Table.allocate(capacity: Self.initialCapacity)
+    /// An index sized for `expectedCount` keys without growing (a new memtable expects about
+    /// as many as the one it replaces: growing rehashes every key, one cache miss each).
+    init(expectedCount: Int = 0) {
+        var capacity = Self.initialCapacity
+        while expectedCount * 4 > capacity * 3 { capacity *= 2 }
+        table = Table.allocate(capacity: capacity)
         tables = [table.base]
         current = ManagedAtomic(UInt(bitPattern: table.base))
     }
 
     deinit {
-        for base in tables { base.deallocate() }
+        for base in tables { free(base) }
     }
 
     /// Records `node` (whose user key is `userKey`) as the newest version of that key. Writer only.

@@ -18,7 +18,7 @@ public final class Transaction: Sendable {
     private struct State {
         var status: Status = .active
         /// Pending writes: key -> value (nil = delete).
-        var writes: [[UInt8]: [UInt8]?] = [:]
+        var writes: [ByteKey: [UInt8]?] = [:]
         var order: [[UInt8]] = []
     }
 
@@ -61,14 +61,14 @@ public final class Transaction: Sendable {
         try Database.validateKey(key)
         try database.validateValue(value)
         try withActive { s in
-            if s.writes.updateValue(value, forKey: key) == nil { s.order.append(key) }
+            if s.writes.updateValue(value, forKey: ByteKey(key)) == nil { s.order.append(key) }
         }
     }
 
     public func delete(_ key: [UInt8]) throws(StorageError) {
         try Database.validateKey(key)
         try withActive { s in
-            if s.writes.updateValue(nil, forKey: key) == nil { s.order.append(key) }
+            if s.writes.updateValue(nil, forKey: ByteKey(key)) == nil { s.order.append(key) }
         }
     }
 
@@ -79,7 +79,7 @@ public final class Transaction: Sendable {
         try withActive { s in
             for op in batch.operations {
                 let value: [UInt8]? = op.kind == .value ? op.value : nil
-                if s.writes.updateValue(value, forKey: op.key) == nil { s.order.append(op.key) }
+                if s.writes.updateValue(value, forKey: ByteKey(op.key)) == nil { s.order.append(op.key) }
             }
         }
     }
@@ -87,7 +87,7 @@ public final class Transaction: Sendable {
     /// The value at this transaction's snapshot, or its own pending write.
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try Database.validateKey(key)
-        let own: [UInt8]?? = try withActive { s in s.writes[key] }
+        let own: [UInt8]?? = try withActive { s in s.writes[ByteKey(key)] }
         if let own { return own }
         return try database.lookup(key, snapshot: snapshot)
     }
@@ -102,8 +102,8 @@ public final class Transaction: Sendable {
         let upper: [UInt8]? = end.isEmpty ? nil : end
         let pending: [([UInt8], [UInt8]?)] = try withActive { s in
             s.writes.filter { key, _ in
-                compareBytes(key, start) >= 0 && (upper.map { compareBytes(key, $0) < 0 } ?? true)
-            }.map { ($0.key, $0.value) }.sorted { compareBytes($0.0, $1.0) < 0 }
+                compareBytes(key.bytes, start) >= 0 && (upper.map { compareBytes(key.bytes, $0) < 0 } ?? true)
+            }.map { ($0.key.bytes, $0.value) }.sorted { compareBytes($0.0, $1.0) < 0 }
         }
         let iterator = database.makeScan(start: start, end: upper, snapshot: snapshot)
         var result: [(key: [UInt8], value: [UInt8])] = []
@@ -137,7 +137,7 @@ public final class Transaction: Sendable {
     /// transaction that wrote nothing commits without touching the WAL and returns its snapshot.
     @discardableResult
     public func commit() throws(StorageError) -> LSN {
-        let (writes, order): ([[UInt8]: [UInt8]?], [[UInt8]]) = try withActive { s in
+        let (writes, order): ([ByteKey: [UInt8]?], [[UInt8]]) = try withActive { s in
             s.status = .committed  // claimed: a concurrent second commit sees it finished
             return (s.writes, s.order)
         }
@@ -145,7 +145,7 @@ public final class Transaction: Sendable {
         if writes.isEmpty { return snapshot }
         var batch = WriteBatch()
         for key in order {
-            if let value = writes[key]! { batch.put(key, value) } else { batch.delete(key) }
+            if let value = writes[ByteKey(key)]! { batch.put(key, value) } else { batch.delete(key) }
         }
         do {
             try Database.validateSize(batch)
