@@ -3,7 +3,8 @@
 //
 // Layers, bottom to top (a write travels up this list):
 //   CToonDBChecksum, CToonDBURing  C shims (CRC32C with SSE4.2, an opaque liburing handle)
-//   CToonDBVectorKernels            C distance kernels (AVX-512 / AVX2+FMA / baseline, chosen at load) and prefetch
+//   CToonDBPrefetch                 a software prefetch (Swift has no intrinsic)
+//   CToonDBVectorKernels            C distance kernels (AVX-512 / AVX2+FMA / baseline, chosen at load)
 //   ToonDBIO                        files and the I/O backends (io_uring, POSIX) behind one protocol
 //   ToonDBFormat                    encodings shared by every on-disk format, StorageError
 //   ToonDBWAL                       write-ahead log segments: records, writer, reader, recovery
@@ -46,6 +47,7 @@ let package = Package(
         // C shims: never public API.
         .target(name: "CToonDBChecksum"),
         .target(name: "CToonDBURing", linkerSettings: [.linkedLibrary("uring")]),
+        .target(name: "CToonDBPrefetch"),
 
         .target(name: "ToonDBIO", dependencies: [
             "CToonDBURing",
@@ -55,7 +57,7 @@ let package = Package(
         .target(name: "ToonDBWAL", dependencies: ["ToonDBFormat", "ToonDBIO"]),
         .target(name: "ToonDBTable", dependencies: ["ToonDBFormat", "ToonDBIO"]),
         .target(name: "ToonDBEngine", dependencies: [
-            "ToonDBFormat", "ToonDBIO", "ToonDBWAL", "ToonDBTable",
+            "CToonDBPrefetch", "ToonDBFormat", "ToonDBIO", "ToonDBWAL", "ToonDBTable",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -84,7 +86,7 @@ let package = Package(
         ]),
         .target(name: "ToonDBQuery", dependencies: ["ToonDBEngine", "ToonDBTOON"]),
         .target(name: "CToonDBVectorKernels"),
-        .target(name: "ToonDBVector", dependencies: ["CToonDBVectorKernels"]),
+        .target(name: "ToonDBVector", dependencies: ["CToonDBPrefetch", "CToonDBVectorKernels"]),
         .target(name: "ToonDBCollections", dependencies: ["ToonDBEngine", "ToonDBFormat", "ToonDBVector", "ToonDBTOON"]),
         .executableTarget(name: "toondb-bulk", dependencies: [
             "ToonDBVector", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,3 +1,4 @@
+import CToonDBPrefetch
 import CToonDBVectorKernels
 /// The HNSW algorithms (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
 /// search using Hierarchical Navigable Small World graphs", 2016/2018) over one snapshot of

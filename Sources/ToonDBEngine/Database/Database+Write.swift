@@ -138,8 +138,8 @@ extension Database {
         if options.walEnabled {
             try wal.append(walRecords, firstLSN: lastAssignedLSN + 1, lastLSN: last, sync: options.syncMode == .full)
         }
+        memtable.insert(commits)
         for (batch, lsn) in commits {
-            memtable.insert(batch, lsn: lsn)
             conflicts.record(batch, lsn: lsn)
             if !commitObservers.isEmpty { notifyObservers(batch, lsn: lsn) }
         }

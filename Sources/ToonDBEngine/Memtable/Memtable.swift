@@ -1,4 +1,5 @@
 import Atomics
+import CToonDBPrefetch
 import ToonDBFormat
 
 /// What a memtable or table holds for a user key at a snapshot.
@@ -132,6 +133,148 @@ final class Memtable: @unchecked Sendable {
         largestLSN.store(max(lsn, largestLSN.load(ordering: .relaxed)), ordering: .releasing)
     }
 
+    /// Adds the operations of several commits (LSNs ascending, each batch holding a key at
+    /// most once). Keys new to the memtable are linked together: their nodes are built first,
+    /// then their skiplist searches run interleaved, a few keys at a time, each step
+    /// prefetching the next node of every search, so the cache misses of a descent (about one
+    /// per level in a large memtable) overlap instead of following one another. The result is
+    /// the list that inserting them one by one gives.
+    func insert(_ commits: some Collection<(batch: WriteBatch, lsn: LSN)>) {
+        var operations = 0
+        for commit in commits { operations += commit.batch.count }
+        guard operations >= 2 else {
+            for (batch, lsn) in commits { insert(batch, lsn: lsn) }
+            return
+        }
+        // Nodes of keys new to the memtable, built and indexed but not yet in the skiplist
+        // (marked by `pendingRun`); and the operations that must follow one of those nodes.
+        var fresh: [UnsafeMutableRawPointer] = []
+        var later: [(commit: Int, operation: Int)] = []
+        var largest = largestLSN.load(ordering: .relaxed)
+        for (c, (batch, lsn)) in commits.enumerated() {
+            largest = max(largest, lsn)
+            for (o, op) in batch.operations.enumerated() {
+                op.key.withUnsafeBytes { key in
+                    if let newest = index.newest(key) {
+                        if Self.flatRun(newest) == Self.pendingRun { later.append((c, o)) } else {
+                            op.value.withUnsafeBytes { value in insert(key: key, lsn: lsn, kind: op.kind, value: value) }
+                        }
+                    } else {
+                        let node = op.value.withUnsafeBytes { value in makeNode(key: key, lsn: lsn, kind: op.kind, value: value, height: randomHeight()) }
+                        node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
+                        // Published to readers through the index before it is linked: a reader
+                        // sees an LSN above its snapshot and an empty level 0 (no older
+                        // version in this memtable, which is true).
+                        for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
+                        index.insert(node, userKey: key)
+                        fresh.append(node)
+                    }
+                }
+            }
+        }
+        linkFresh(fresh)
+        entries.wrappingIncrement(by: fresh.count, ordering: .relaxed)
+        if !later.isEmpty {
+            let all = Array(commits)
+            for (c, o) in later {
+                let op = all[c].batch.operations[o]
+                op.key.withUnsafeBytes { key in
+                    op.value.withUnsafeBytes { value in insert(key: key, lsn: all[c].lsn, kind: op.kind, value: value) }
+                }
+            }
+        }
+        largestLSN.store(largest, ordering: .releasing)
+    }
+
+    /// Marks a node built and indexed but not yet linked (in the `flat_run` field).
+    private static let pendingRun = UInt32.max
+    /// Searches interleaved at once by ``linkFresh(_:)``.
+    private static let searchWidth = 16
+
+    @inline(__always) private static func height(_ node: UnsafeMutableRawPointer) -> Int {
+        Int(node.load(fromByteOffset: 8, as: UInt32.self))
+    }
+
+    /// Links `nodes` (distinct user keys, none in the list yet) into the skiplist.
+    private func linkFresh(_ nodes: [UnsafeMutableRawPointer]) {
+        guard !nodes.isEmpty else { return }
+        let sorted = nodes.sorted { InternalKey.compare(Self.key($0), Self.key($1)) < 0 }
+        let levels = Self.maxHeight
+        // predecessors[i * levels + level]: the last node before sorted[i] on that level, in
+        // the list as it was before any of them was linked.
+        let predecessors = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: sorted.count * levels)
+        defer { predecessors.deallocate() }
+        predecessors.initialize(repeating: head, count: sorted.count * levels)
+        let top = currentHeight.load(ordering: .relaxed) - 1
+        var start = 0
+        while start < sorted.count {
+            let width = min(Self.searchWidth, sorted.count - start)
+            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: 2 * width) { cursor in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: width) { level in
+                    // cursor[i]: where search i stands; cursor[width + i]: the node after it.
+                    for i in 0..<width {
+                        cursor[i] = head
+                        level[i] = top
+                    }
+                    var active = width
+                    while active > 0 {
+                        for i in 0..<width where level[i] >= 0 {
+                            let next = Self.next(cursor[i], level[i])
+                            cursor[width + i] = next ?? head
+                            if let next { toondb_prefetch(next, 64) }
+                        }
+                        for i in 0..<width where level[i] >= 0 {
+                            let next = cursor[width + i]
+                            if next != head, InternalKey.compare(Self.key(next), Self.key(sorted[start + i])) < 0 {
+                                cursor[i] = next
+                            } else {
+                                predecessors[(start + i) * levels + level[i]] = cursor[i]
+                                level[i] -= 1
+                                if level[i] < 0 { active -= 1 }
+                            }
+                        }
+                    }
+                }
+            }
+            start += width
+        }
+        // Link in key order. On each level the true predecessor is the later of the one
+        // found and the last node of this batch linked on that level (it sorts before).
+        var linked = [UnsafeMutableRawPointer?](repeating: nil, count: levels)
+        for (i, node) in sorted.enumerated() {
+            let height = Self.height(node)
+            if height > currentHeight.load(ordering: .relaxed) { currentHeight.store(height, ordering: .relaxed) }
+            for level in 0..<height {
+                var before = predecessors[i * levels + level]
+                if let previous = linked[level], before == head || InternalKey.compare(Self.key(previous), Self.key(before)) > 0 {
+                    before = previous
+                }
+                if level == 0 {
+                    Self.setPrev0(node, before)
+                    if let after = Self.next(before, 0) { Self.setPrev0(after, node) }
+                }
+                Self.link(node, level).store(UInt(bitPattern: Self.next(before, level)), ordering: .relaxed)
+                Self.setNext(before, level, node)
+                linked[level] = node
+            }
+            node.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
+        }
+    }
+
+    /// A node holding the version, its links not yet initialized.
+    private func makeNode(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer, height: Int) -> UnsafeMutableRawPointer {
+        let internalKeyLength = key.count + 8
+        let node = arena.allocate(Self.nextOffset + 8 * height + internalKeyLength + value.count)
+        node.storeBytes(of: UInt32(internalKeyLength), as: UInt32.self)
+        node.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
+        node.storeBytes(of: UInt32(height), toByteOffset: 8, as: UInt32.self)
+        let keyStart = node + Self.nextOffset + 8 * height
+        if key.count > 0 { keyStart.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        (keyStart + key.count).storeBytes(of: InternalKey.trailer(lsn, kind).littleEndian, as: UInt64.self)
+        if value.count > 0 { (keyStart + internalKeyLength).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        return node
+    }
+
     func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer) {
         var height = randomHeight()
         // A new version of a key the memtable holds links in just before the key's newest
@@ -142,15 +285,7 @@ final class Memtable: @unchecked Sendable {
         if let found = newest, InternalKey.trailer(of: Self.key(found)) >> 8 >= lsn { newest = nil }
         if let found = newest, height > 1, Self.flatRun(found) >= Self.maxFlatRun { newest = nil }
         if newest != nil { height = 1 }
-        let internalKeyLength = key.count + 8
-        let node = arena.allocate(Self.nextOffset + 8 * height + internalKeyLength + value.count)
-        node.storeBytes(of: UInt32(internalKeyLength), as: UInt32.self)
-        node.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
-        node.storeBytes(of: UInt32(height), toByteOffset: 8, as: UInt32.self)
-        let keyStart = node + Self.nextOffset + 8 * height
-        if key.count > 0 { keyStart.copyMemory(from: key.baseAddress!, byteCount: key.count) }
-        (keyStart + key.count).storeBytes(of: InternalKey.trailer(lsn, kind).littleEndian, as: UInt64.self)
-        if value.count > 0 { (keyStart + internalKeyLength).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        let node = makeNode(key: key, lsn: lsn, kind: kind, value: value, height: height)
 
         if let newest {
             // Just before the key's newest version (versions of a key are newest first).
@@ -167,7 +302,7 @@ final class Memtable: @unchecked Sendable {
         }
 
         if previous.isEmpty { previous = Array(repeating: head, count: Self.maxHeight) }
-        let searchKey = UnsafeRawBufferPointer(start: keyStart, count: internalKeyLength)
+        let searchKey = Self.key(node)
         _ = previous.withUnsafeMutableBufferPointer { findGreaterOrEqual(searchKey, previous: $0.baseAddress!) }
         let current = currentHeight.load(ordering: .relaxed)
         if height > current {
