@@ -4,6 +4,12 @@ import ToonDBFormat
 import ToonDBTestSupport
 @testable import ToonDBEngine
 
+/// A writer's progress and readers' failures, shared between test threads.
+private final class Progress: Sendable {
+    let published = Atomic<Int>(0)
+    let failures = Atomic<Int>(0)
+}
+
 /// The memtable's point reads (through its hash index) against a model, across index growth,
 /// many versions per key, snapshots and tombstones; and readers running while it grows.
 @Suite struct MemtableTests {
@@ -65,10 +71,6 @@ import ToonDBTestSupport
     }
 
     @Test func readersSeeEveryPublishedKeyWhileTheIndexGrows() {
-        final class Progress: Sendable {
-            let published = Atomic<Int>(0)
-            let failures = Atomic<Int>(0)
-        }
         let memtable = Memtable(id: 2)
         let progress = Progress()
         let total = 60_000
@@ -169,10 +171,6 @@ import ToonDBTestSupport
     /// A reader walking the list while groups are linked sees it sorted and never loses a
     /// key published before its walk began.
     @Test func scansStaySortedWhileGroupsAreLinked() {
-        final class Progress: Sendable {
-            let published = Atomic<Int>(0)
-            let failures = Atomic<Int>(0)
-        }
         let memtable = Memtable(id: 5)
         let progress = Progress()
         let groups = 300, perGroup = 64
