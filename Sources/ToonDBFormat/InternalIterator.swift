@@ -16,4 +16,12 @@ public protocol InternalIterator: AnyObject {
     var key: UnsafeRawBufferPointer { get }
     /// The current value (empty for tombstones).
     var value: UnsafeRawBufferPointer { get }
+    /// The iterator doing the work, for a wrapper that only forwards to it once positioned
+    /// (a lazily opened table): callers on a hot path may talk to it directly, while keeping
+    /// the wrapper alive. Itself for every other iterator.
+    var unwrapped: any InternalIterator { get }
+}
+
+extension InternalIterator {
+    public var unwrapped: any InternalIterator { self }
 }

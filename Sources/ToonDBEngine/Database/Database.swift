@@ -436,4 +436,5 @@ final class LazyTableIterator: InternalIterator {
     func next() throws(StorageError) { try opened().next() }
     var key: UnsafeRawBufferPointer { iterator!.key }
     var value: UnsafeRawBufferPointer { iterator!.value }
+    var unwrapped: any InternalIterator { iterator ?? self }
 }
