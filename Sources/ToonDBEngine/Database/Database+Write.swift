@@ -124,7 +124,7 @@ extension Database {
         walRecords.removeAll(keepingCapacity: true)
         if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: options.epoch, batch: batch, to: &walRecords) }
         do {
-            try apply(CollectionOfOne((batch, lsn)), to: memtable)
+            try apply([(batch, lsn)], to: memtable)
         } catch {
             return .failure(error)
         }
@@ -133,15 +133,17 @@ extension Database {
 
     /// Writes `walRecords` (the records of `commits`, whose LSNs follow `lastAssignedLSN`
     /// densely), inserts the batches into `memtable` and publishes them to readers.
-    private func apply(_ commits: some BidirectionalCollection<(batch: WriteBatch, lsn: LSN)>, to memtable: Memtable) throws(StorageError) {
+    private func apply(_ commits: [(batch: WriteBatch, lsn: LSN)], to memtable: Memtable) throws(StorageError) {
         guard let last = commits.last?.lsn else { return }
         if options.walEnabled {
             try wal.append(walRecords, firstLSN: lastAssignedLSN + 1, lastLSN: last, sync: options.syncMode == .full)
         }
         memtable.insert(commits)
-        for (batch, lsn) in commits {
-            conflicts.record(batch, lsn: lsn)
-            if !commitObservers.isEmpty { notifyObservers(batch, lsn: lsn) }
+        if conflicts.isTracking || !commitObservers.isEmpty {
+            for (batch, lsn) in commits {
+                conflicts.record(batch, lsn: lsn)
+                if !commitObservers.isEmpty { notifyObservers(batch, lsn: lsn) }
+            }
         }
         lastAssignedLSN = last
         visibleLSN.store(last, ordering: .releasing)
@@ -173,7 +175,9 @@ extension Database {
 
         conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
         var pending: [ByteKey: LSN] = [:]
-        var accepted: [(request: CommitRequest, batch: WriteBatch, lsn: LSN, slot: Int?)] = []
+        // What is committed, and whose it is (parallel arrays).
+        var accepted: [(batch: WriteBatch, lsn: LSN)] = []
+        var owners: [(request: CommitRequest, slot: Int?)] = []
         walRecords.removeAll(keepingCapacity: true)
         var lsn = lastAssignedLSN
         let epoch = options.epoch
@@ -188,7 +192,8 @@ extension Database {
                 for (slot, batch) in batches.enumerated() {
                     lsn += 1
                     if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
-                    accepted.append((request, batch, lsn, slot))
+                    accepted.append((batch, lsn))
+                    owners.append((request, slot))
                     if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
                 }
                 continue
@@ -208,18 +213,19 @@ extension Database {
             }
             lsn += 1
             if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
-            accepted.append((request, batch, lsn, nil))
+            accepted.append((batch, lsn))
+            owners.append((request, nil))
             if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
         }
         guard !accepted.isEmpty else { return }
 
         do {
-            try apply(accepted.lazy.map { (batch: $0.batch, lsn: $0.lsn) }, to: memtable)
+            try apply(accepted, to: memtable)
         } catch {
-            for entry in accepted { entry.request.finish(.failure(error), slot: entry.slot) }
+            for owner in owners { owner.request.finish(.failure(error), slot: owner.slot) }
             return
         }
-        for entry in accepted { entry.request.finish(.success(entry.lsn), slot: entry.slot) }
+        for (owner, commit) in zip(owners, accepted) { owner.request.finish(.success(commit.lsn), slot: owner.slot) }
     }
 
     /// The first key of `batch` that was committed after `snapshot`, if any.

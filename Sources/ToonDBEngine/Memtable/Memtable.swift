@@ -139,28 +139,34 @@ final class Memtable: @unchecked Sendable {
     /// prefetching the next node of every search, so the cache misses of a descent (about one
     /// per level in a large memtable) overlap instead of following one another. The result is
     /// the list that inserting them one by one gives.
-    func insert(_ commits: some Collection<(batch: WriteBatch, lsn: LSN)>) {
+    func insert(_ commits: [(batch: WriteBatch, lsn: LSN)]) {
         var operations = 0
-        for commit in commits { operations += commit.batch.count }
+        for c in commits.indices { operations += commits[c].batch.count }
         guard operations >= 2 else {
-            for (batch, lsn) in commits { insert(batch, lsn: lsn) }
+            for c in commits.indices { insert(commits[c].batch, lsn: commits[c].lsn) }
             return
         }
         // Nodes of keys new to the memtable, built and indexed but not yet in the skiplist
         // (marked by `pendingRun`); and the operations that must follow one of those nodes.
+        // (Subscripts, not `for in` copies, so no reference counting per operation.)
         var fresh: [UnsafeMutableRawPointer] = []
         var later: [(commit: Int, operation: Int)] = []
-        var largest = largestLSN.load(ordering: .relaxed)
-        for (c, (batch, lsn)) in commits.enumerated() {
-            largest = max(largest, lsn)
-            for (o, op) in batch.operations.enumerated() {
-                op.key.withUnsafeBytes { key in
-                    if let newest = index.newest(key) {
-                        if Self.flatRun(newest) == Self.pendingRun { later.append((c, o)) } else {
-                            op.value.withUnsafeBytes { value in insert(key: key, lsn: lsn, kind: op.kind, value: value) }
+        for c in commits.indices {
+            let lsn = commits[c].lsn
+            for o in commits[c].batch.operations.indices {
+                let kind = commits[c].batch.operations[o].kind
+                commits[c].batch.operations[o].key.withUnsafeBytes { key in
+                    let newest = index.newest(key)
+                    if let newest, Self.flatRun(newest) == Self.pendingRun {
+                        later.append((c, o))
+                        return
+                    }
+                    commits[c].batch.operations[o].value.withUnsafeBytes { value in
+                        if newest != nil {
+                            insert(key: key, lsn: lsn, kind: kind, value: value, newest: newest)
+                            return
                         }
-                    } else {
-                        let node = op.value.withUnsafeBytes { value in makeNode(key: key, lsn: lsn, kind: op.kind, value: value, height: randomHeight()) }
+                        let node = makeNode(key: key, lsn: lsn, kind: kind, value: value, height: randomHeight())
                         node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
                         // Published to readers through the index before it is linked: a reader
                         // sees an LSN above its snapshot and an empty level 0 (no older
@@ -174,15 +180,15 @@ final class Memtable: @unchecked Sendable {
         }
         linkFresh(fresh)
         entries.wrappingIncrement(by: fresh.count, ordering: .relaxed)
-        if !later.isEmpty {
-            let all = Array(commits)
-            for (c, o) in later {
-                let op = all[c].batch.operations[o]
-                op.key.withUnsafeBytes { key in
-                    op.value.withUnsafeBytes { value in insert(key: key, lsn: all[c].lsn, kind: op.kind, value: value) }
+        for (c, o) in later {
+            let kind = commits[c].batch.operations[o].kind
+            commits[c].batch.operations[o].key.withUnsafeBytes { key in
+                commits[c].batch.operations[o].value.withUnsafeBytes { value in
+                    insert(key: key, lsn: commits[c].lsn, kind: kind, value: value)
                 }
             }
         }
+        let largest = commits.last.map { max($0.lsn, largestLSN.load(ordering: .relaxed)) } ?? largestLSN.load(ordering: .relaxed)
         largestLSN.store(largest, ordering: .releasing)
     }
 
@@ -276,12 +282,17 @@ final class Memtable: @unchecked Sendable {
     }
 
     func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer) {
+        insert(key: key, lsn: lsn, kind: kind, value: value, newest: index.newest(key))
+    }
+
+    /// `newest`: what the index holds for the key (looked up by the caller).
+    private func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer, newest found: UnsafeMutableRawPointer?) {
         var height = randomHeight()
         // A new version of a key the memtable holds links in just before the key's newest
         // version, on level 0 only: no descent. A tower drawn for it is dropped while the key's
         // run of such level-0-only versions is short (under `maxFlatRun`), so an update-heavy
         // key cannot grow an unbounded tower-less stretch that searches would walk.
-        var newest = index.newest(key)
+        var newest = found
         if let found = newest, InternalKey.trailer(of: Self.key(found)) >> 8 >= lsn { newest = nil }
         if let found = newest, height > 1, Self.flatRun(found) >= Self.maxFlatRun { newest = nil }
         if newest != nil { height = 1 }
