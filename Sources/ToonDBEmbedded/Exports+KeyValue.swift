@@ -56,7 +56,25 @@ public func toondb_get(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePo
 public func toondb_get_into(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int,
                             _ buffer: UnsafeMutablePointer<UInt8>?, _ capacity: Int) -> Int64 {
     Embedded.call(-2) { () throws(StorageError) -> Int64 in
-        guard let value = try Embedded.database(db).get(txn, try Buffers.copy(key, keyLen, "key")) else { return -1 }
+        let handle = try Embedded.database(db)
+        if txn.txn_id == 0 {
+            // Outside a transaction the value is copied straight from where it lies (the
+            // memtable, or the table block) into the caller's buffer: no key or value arrays.
+            if keyLen < 0 { throw .invalidArgument("key length \(keyLen) is negative") }
+            if keyLen > 0 && key == nil { throw .invalidArgument("key is NULL but its length is \(keyLen)") }
+            let noBuffer = Int64.min
+            let length = try handle.database.withValue(of: UnsafeRawBufferPointer(start: key, count: keyLen)) { value -> Int64 in
+                guard let value else { return -1 }
+                if value.count <= capacity, value.count > 0 {
+                    guard let buffer else { return noBuffer }
+                    UnsafeMutableRawPointer(buffer).copyMemory(from: value.baseAddress!, byteCount: value.count)
+                }
+                return Int64(value.count)
+            }
+            if length == noBuffer { throw .invalidArgument("buffer is NULL but its capacity is \(capacity)") }
+            return length
+        }
+        guard let value = try handle.get(txn, try Buffers.copy(key, keyLen, "key")) else { return -1 }
         if value.count <= capacity, value.count > 0 {
             guard let buffer else { throw .invalidArgument("buffer is NULL but its capacity is \(capacity)") }
             value.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: value.count) }

@@ -70,7 +70,7 @@ extension Database {
         edit.flushedLSN = memtable.maxLSN
         edit.lastLSN = memtable.maxLSN
         do {
-            try versions.logAndApply(edit)
+            try install(edit)
         } catch {
             // The tables were never made live: remove them rather than leak disk on every retry.
             for table in outputs { try? FileSystem.remove(VersionSet.tablePath(path, table.number)) }
@@ -78,6 +78,7 @@ extension Database {
         }
         stateLock.withLock {
             immutables.removeFirst()
+            memtablesChanged()
             flushesCompleted += 1
             stateLock.broadcast()
         }
@@ -102,7 +103,7 @@ extension Database {
             for t in compaction.inputs {
                 edit.added.append(t.manifestEntry(level: compaction.outputLevel))
             }
-            try versions.logAndApply(edit)
+            try install(edit)
             stateLock.withLock { compactionsCompleted += 1 }
             return
         }
@@ -142,7 +143,7 @@ extension Database {
             }
             try writer.finishCurrent(level: outputLevel)
             edit.added = writer.outputs
-            try versions.logAndApply(edit)
+            try install(edit)
         } catch {
             writer.abandon()
             throw error

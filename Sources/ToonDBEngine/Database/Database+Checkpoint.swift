@@ -27,7 +27,7 @@ extension Database {
             var edit = VersionEdit()
             edit.flushedLSN = switchedAt
             edit.lastLSN = switchedAt
-            try versions.logAndApply(edit)
+            try install(edit)
         }
         try trimWAL()
         let lsn = max(switchedAt, versions.flushedLSN)

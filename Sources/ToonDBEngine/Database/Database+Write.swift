@@ -287,6 +287,7 @@ extension Database {
         guard !memtable.isEmpty else { return }
         immutables.append(memtable)
         memtable = Memtable(id: nextMemtableID, expectedEntries: memtable.count)
+        memtablesChanged()
         nextMemtableID += 1
         stateLock.broadcast()
     }

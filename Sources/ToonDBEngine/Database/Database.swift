@@ -47,6 +47,9 @@ public final class Database: @unchecked Sendable {
     let stateLock = ConditionLock()
     var memtable: Memtable
     var immutables: [Memtable] = []
+    /// The last read view, and a count of memtable changes (both under the state lock).
+    var cachedReadView: ReadView?
+    var readViewGeneration = 0
     var backgroundError: StorageError?
     var shuttingDown = false
     var compactionRunning = false
@@ -246,9 +249,32 @@ public final class Database: @unchecked Sendable {
         }
     }
 
+    /// The memtables (read under the state lock) and then the current version: in that order,
+    /// so a flush that installs a table and then drops its memtable is never seen half done.
+    /// The last view is reused while neither changes, so a point read allocates none.
     func readView() -> ReadView {
-        let memtables = stateLock.withLock { [memtable] + immutables.reversed() }
-        return ReadView(memtables: memtables, version: versions.current)
+        let (cached, memtables, generation) = stateLock.withLock { () -> (ReadView?, [Memtable]?, Int) in
+            if let view = cachedReadView { return (view, nil, readViewGeneration) }
+            return (nil, [memtable] + immutables.reversed(), readViewGeneration)
+        }
+        let version = versions.current
+        if let cached, cached.version === version { return cached }
+        let view = ReadView(memtables: memtables ?? cached!.memtables, version: version)
+        stateLock.withLock { if readViewGeneration == generation { cachedReadView = view } }
+        return view
+    }
+
+    /// Forgets the cached read view after the memtables or the version changed (state lock held).
+    func memtablesChanged() {
+        cachedReadView = nil
+        readViewGeneration &+= 1
+    }
+
+    /// Makes `edit` durable and current, and lets go of the cached read view, which would
+    /// otherwise keep the replaced tables (and their files) until the next read.
+    func install(_ edit: VersionEdit) throws(StorageError) {
+        try versions.logAndApply(edit)
+        stateLock.withLock { memtablesChanged() }
     }
 
     /// The snapshot new reads use: everything committed and acknowledged so far.
@@ -293,7 +319,7 @@ public final class Database: @unchecked Sendable {
                 case .value(let node, _): return body(Memtable.value(node))
                 }
             }
-            switch try tableVersion([UInt8](key), snapshot: snapshot, view: view) {
+            switch try tableVersion(key, snapshot: snapshot, view: view) {
             case .value(let value, _): return value.withUnsafeBytes { body($0) }
             case .deleted, .notFound: return body(nil)
             }
@@ -316,14 +342,18 @@ public final class Database: @unchecked Sendable {
 
     /// The newest version of `key` with LSN <= `snapshot` in the view's tables, in search order.
     func tableVersion(_ key: [UInt8], snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
-        for table in view.version.tables(for: key) {
+        try key.withBytes { (raw) throws(StorageError) in try tableVersion(raw, snapshot: snapshot, view: view) }
+    }
+
+    func tableVersion(_ key: UnsafeRawBufferPointer, snapshot: LSN, view: ReadView) throws(StorageError) -> VersionLookup {
+        let found = try view.version.firstAnswer(for: key) { (table) throws(StorageError) -> VersionLookup? in
             switch try tableCache.reader(for: table).get(key, snapshot: snapshot) {
-            case .notFound: continue
+            case .notFound: return nil
             case .value(let value, let lsn): return .value(value, lsn: lsn)
             case .deleted(let lsn): return .deleted(lsn: lsn)
             }
         }
-        return .notFound
+        return found ?? .notFound
     }
 
     /// The newest version of `key` with LSN <= `snapshot` in the view's memtables, newest first.

@@ -36,14 +36,26 @@ final class Version: Sendable {
 
     /// Tables that may hold `userKey`, in the order to search them.
     func tables(for userKey: [UInt8]) -> [FileMetadata] {
+        var result: [FileMetadata] = []
         userKey.withUnsafeBytes { key in
-            var result: [FileMetadata] = []
-            for table in levels[0] where table.covers(key) { result.append(table) }
-            for level in 1..<levels.count {
-                if let table = Self.find(levels[level], key) { result.append(table) }
+            firstAnswer(for: key) { (table: FileMetadata) -> Bool? in
+                result.append(table)
+                return nil
             }
-            return result
         }
+        return result
+    }
+
+    /// Asks the tables that may hold `userKey`, in search order, until one answers (returns
+    /// non-nil); that answer, or nil. What a point read does, without building a list.
+    func firstAnswer<R, E: Error>(for userKey: UnsafeRawBufferPointer, _ ask: (FileMetadata) throws(E) -> R?) throws(E) -> R? {
+        for table in levels[0] where table.covers(userKey) {
+            if let answer = try ask(table) { return answer }
+        }
+        for level in 1..<levels.count {
+            if let table = Self.find(levels[level], userKey), let answer = try ask(table) { return answer }
+        }
+        return nil
     }
 
     /// Binary search of a sorted, disjoint level for the table whose range holds `userKey`.
