@@ -76,6 +76,57 @@ struct DatabaseTests {
         try reopened.close()
     }
 
+    /// New keys join the memtable's skiplist in batches (Memtable.insert(_:)); a scan must
+    /// still see every write acknowledged before it began, alone or racing the writer.
+    @Test("a scan sees every acknowledged write, though new keys are linked into the memtable in batches")
+    func scansSeeUnlinkedWrites() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions(memtable: 1 << 20))
+        var random = SeededRandom(seed: 3)
+        var keys: [[UInt8]] = []
+        for i in 0..<60 {  // fewer than a link batch between scans
+            let key = random.bytes(8)
+            keys.append(key)
+            try db.put(key, bytes("\(i)"))
+            let scanned = try db.scan().next(batch: 1_000).map(\.key)
+            #expect(scanned == keys.sorted { compareBytes($0, $1) < 0 }, "after put \(i)")
+            let txn = try db.beginTransaction()
+            #expect(try txn.scan().count == keys.count)
+            try txn.abort()
+        }
+        let writes = 3_000
+        let shared = keys
+        let published = Atomic<Int>(0)
+        let failures = Counter()
+        let allKeys = Mutex<[[UInt8]]>([])
+        DispatchLikeGroup.run(3) { thread in
+            if thread == 0 {
+                var random = SeededRandom(seed: 4)
+                var mine = shared
+                for i in 0..<writes {
+                    let key = random.bytes(8)
+                    do { try db.put(key, bytes("w\(i)")) } catch { failures.increment() }
+                    mine.append(key)
+                    allKeys.withLock { $0 = mine }
+                    published.store(i + 1, ordering: .releasing)
+                }
+                return
+            }
+            var scans = 0
+            while scans < 400 {
+                let before = allKeys.withLock { $0 }
+                let done = published.load(ordering: .acquiring) == writes
+                guard let pairs = try? db.scan().next(batch: 10_000) else { failures.increment(); return }
+                let seen = Set(pairs.map(\.key))
+                if !before.allSatisfy({ seen.contains($0) }) { failures.increment(); return }
+                if done { return }
+                scans += 1
+            }
+        }
+        #expect(failures.value == 0)
+        try db.close()
+    }
+
     @Test("writeEach: each batch its own transaction and LSN, a bad one fails alone, all survive reopen")
     func writeEach() throws {
         let dir = TemporaryDirectory()

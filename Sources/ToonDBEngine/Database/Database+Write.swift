@@ -285,6 +285,7 @@ extension Database {
     /// Moves the active memtable to the flush queue (state lock held).
     func switchMemtable() {
         guard !memtable.isEmpty else { return }
+        memtable.linkPending()  // flushes and scans of immutable memtables walk the list
         immutables.append(memtable)
         memtable = Memtable(id: nextMemtableID, expectedEntries: memtable.count)
         memtablesChanged()

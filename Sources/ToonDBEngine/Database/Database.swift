@@ -264,6 +264,17 @@ public final class Database: @unchecked Sendable {
         return view
     }
 
+    /// Has the writer link the active memtable's waiting nodes (``Memtable/insert(_:)``), so
+    /// a walk of the list finds every version committed before this call: at once when no
+    /// commit is under way, else as a barrier behind the queued commits. Checkpoints and
+    /// memtable switches link them too, so only the active memtable can have any.
+    func linkPendingWrites() {
+        guard stateLock.withLock({ memtable.hasUnlinked }) else { return }
+        let link = { [unowned self] in self.stateLock.withLock { self.memtable }.linkPending() }
+        if commitQueue.commitAlone(link) != nil { return }
+        _ = try? commitQueue.submit(CommitRequest(barrier: { () throws(StorageError) in link() }, bypassClosed: true), leader: self)
+    }
+
     /// Forgets the cached read view after the memtables or the version changed (state lock held).
     func memtablesChanged() {
         cachedReadView = nil
@@ -426,7 +437,9 @@ public final class Database: @unchecked Sendable {
         return makeScan(start: prefix, end: prefixSuccessor(prefix), snapshot: currentSnapshot)
     }
 
+    /// `snapshot` must have been loaded before the call (see ``linkPendingWrites()``).
     func makeScan(start: [UInt8], end: [UInt8]?, snapshot: LSN) -> ScanIterator {
+        linkPendingWrites()
         let view = readView()
         var children: [any InternalIterator] = view.memtables.map { $0.makeIterator() }
         let cache = tableCache

@@ -16,6 +16,9 @@ enum VersionLookup {
 /// A node is fully written before a release store links it in, and readers follow links with
 /// acquire loads, so a reader sees either the old list or the new node complete (the LevelDB
 /// skiplist design). Nodes are never removed; the arena is freed with the memtable.
+/// Nodes of keys new to the memtable may wait, indexed but unlinked, for ``linkPending()``
+/// (see ``insert(_:)``): whoever iterates a memtable that ``hasUnlinked`` has the writer
+/// link them first (``Database`` does this before scans; a switch to immutable links all).
 ///
 /// Node layout in the arena (8-byte aligned):
 /// `ikey_len u32 | value_len u32 | height u32 | flat_run u32 | prev0 u64 | next[height] (8 bytes each) | internal key | value`
@@ -38,6 +41,10 @@ final class Memtable: @unchecked Sendable {
     private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
     /// Scratch for inserts (single writer), so an insert allocates nothing but its node.
     private var previous: [UnsafeMutableRawPointer] = []
+    /// Nodes built and indexed but not yet linked into the skiplist (writer only), and their
+    /// count for readers.
+    private var pending: [UnsafeMutableRawPointer] = []
+    private let unlinked = ManagedAtomic<Int>(0)
     /// Identifies the memtable in logs and for flush bookkeeping.
     let id: UInt64
     /// The largest LSN inserted (written by the single writer, read after it publishes).
@@ -134,22 +141,18 @@ final class Memtable: @unchecked Sendable {
     }
 
     /// Adds the operations of several commits (LSNs ascending, each batch holding a key at
-    /// most once). Keys new to the memtable are linked together: their nodes are built first,
-    /// then their skiplist searches run interleaved, a few keys at a time, each step
-    /// prefetching the next node of every search, so the cache misses of a descent (about one
-    /// per level in a large memtable) overlap instead of following one another. The result is
-    /// the list that inserting them one by one gives.
+    /// most once).
+    ///
+    /// A key new to the memtable gets its node built and put in the hash index at once (point
+    /// reads find it), but joins the skiplist later, with others: once `linkBatch` such nodes
+    /// wait, or when anything needs them linked (a new version of the key, a scan, a switch
+    /// to immutable; see ``linkPending()``). Linked together, their searches run interleaved,
+    /// a few keys at a time, each step prefetching the next node of every search, so the
+    /// cache misses of the descents (about one per level in a large memtable) overlap instead
+    /// of following one another. The list is the one inserting them one by one gives.
     func insert(_ commits: [(batch: WriteBatch, lsn: LSN)]) {
-        var operations = 0
-        for c in commits.indices { operations += commits[c].batch.count }
-        guard operations >= 2 else {
-            for c in commits.indices { insert(commits[c].batch, lsn: commits[c].lsn) }
-            return
-        }
-        // Nodes of keys new to the memtable, built and indexed but not yet in the skiplist
-        // (marked by `pendingRun`); and the operations that must follow one of those nodes.
+        // Operations on keys whose node waits to be linked: they go in after the linking.
         // (Subscripts, not `for in` copies, so no reference counting per operation.)
-        var fresh: [UnsafeMutableRawPointer] = []
         var later: [(commit: Int, operation: Int)] = []
         for c in commits.indices {
             let lsn = commits[c].lsn
@@ -169,17 +172,17 @@ final class Memtable: @unchecked Sendable {
                         let node = makeNode(key: key, lsn: lsn, kind: kind, value: value, height: randomHeight())
                         node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
                         // Published to readers through the index before it is linked: a reader
-                        // sees an LSN above its snapshot and an empty level 0 (no older
-                        // version in this memtable, which is true).
+                        // sees an empty level 0 after it (no older version in this memtable,
+                        // which is true).
                         for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
                         index.insert(node, userKey: key)
-                        fresh.append(node)
+                        pending.append(node)
+                        entries.wrappingIncrement(ordering: .relaxed)
                     }
                 }
             }
         }
-        linkFresh(fresh)
-        entries.wrappingIncrement(by: fresh.count, ordering: .relaxed)
+        if !later.isEmpty || pending.count >= Self.linkBatch { linkPending() }
         for (c, o) in later {
             let kind = commits[c].batch.operations[o].kind
             commits[c].batch.operations[o].key.withUnsafeBytes { key in
@@ -188,14 +191,31 @@ final class Memtable: @unchecked Sendable {
                 }
             }
         }
+        unlinked.store(pending.count, ordering: .releasing)
         let largest = commits.last.map { max($0.lsn, largestLSN.load(ordering: .relaxed)) } ?? largestLSN.load(ordering: .relaxed)
         largestLSN.store(largest, ordering: .releasing)
+    }
+
+    /// Nodes that wait to be linked at once (one set of interleaved searches).
+    static let linkBatch = 32
+
+    /// Whether some inserted nodes are not in the skiplist yet (any thread). A reader that
+    /// loaded its snapshot before asking and is told no will find, by walking the list, every
+    /// version its snapshot covers: the writer clears this only after linking.
+    var hasUnlinked: Bool { unlinked.load(ordering: .acquiring) > 0 }
+
+    /// Links every node that waits (writer only: the commit leader, or a commit barrier).
+    func linkPending() {
+        guard !pending.isEmpty else { return }
+        linkFresh(pending)
+        pending.removeAll(keepingCapacity: true)
+        unlinked.store(0, ordering: .releasing)
     }
 
     /// Marks a node built and indexed but not yet linked (in the `flat_run` field).
     private static let pendingRun = UInt32.max
     /// Searches interleaved at once by ``linkFresh(_:)``.
-    private static let searchWidth = 16
+    private static let searchWidth = 32
 
     @inline(__always) private static func height(_ node: UnsafeMutableRawPointer) -> Int {
         Int(node.load(fromByteOffset: 8, as: UInt32.self))
@@ -227,7 +247,7 @@ final class Memtable: @unchecked Sendable {
                         for i in 0..<width where level[i] >= 0 {
                             let next = Self.next(cursor[i], level[i])
                             cursor[width + i] = next ?? head
-                            if let next { toondb_prefetch(next, 64) }
+                            if let next { toondb_prefetch(next, 128) }
                         }
                         for i in 0..<width where level[i] >= 0 {
                             let next = cursor[width + i]
@@ -282,7 +302,9 @@ final class Memtable: @unchecked Sendable {
     }
 
     func insert(key: UnsafeRawBufferPointer, lsn: LSN, kind: ValueKind, value: UnsafeRawBufferPointer) {
-        insert(key: key, lsn: lsn, kind: kind, value: value, newest: index.newest(key))
+        let newest = index.newest(key)
+        if let newest, Self.flatRun(newest) == Self.pendingRun { linkPending() }
+        insert(key: key, lsn: lsn, kind: kind, value: value, newest: newest)
     }
 
     /// `newest`: what the index holds for the key (looked up by the caller).
