@@ -120,15 +120,25 @@ public final class Database: @unchecked Sendable {
             let tableDir = path
             let recoveryOptions = tableOptions
             let versionSet = versions
+            // Records go into the memtable in groups, as commit groups do (their new keys'
+            // searches interleaved), and are linked before the memtable is written out or used.
+            var replayed: [(batch: WriteBatch, lsn: LSN)] = []
+            func insertReplayed() {
+                memtable.insert(replayed)
+                memtable.linkPending()
+                replayed.removeAll(keepingCapacity: true)
+            }
             let outcome = try WALRecovery.replay(directory: path + "/wal", backend: backend, after: flushed) { (record) throws(StorageError) in
-                let batch = try WriteBatch.decode(record.payload)
-                memtable.insert(batch, lsn: record.lsn)
+                replayed.append((try WriteBatch.decode(record.payload), record.lsn))
+                guard replayed.count >= 256 else { return }
+                insertReplayed()
                 if memtable.memoryUsage >= options.memtableSize {
                     recoveredTables += try Self.writeLevel0(memtable, directory: tableDir, backend: backend, options: recoveryOptions,
                                                             newFileNumber: versionSet.newFileNumber)
                     memtable = Memtable(id: 0)
                 }
             }
+            insertReplayed()
             if outcome.truncatedBytes > 0 {
                 options.logger.warning("truncated a torn WAL tail", metadata: ["bytes": "\(outcome.truncatedBytes)", "lastLSN": "\(outcome.lastLSN)"])
             }
