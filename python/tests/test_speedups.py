@@ -141,3 +141,44 @@ def test_malformed_calls_and_batches_raise_instead_of_crashing():
     assert SPEEDUPS.put(0, 0, 0, b"k", b"v") != 0
     assert isinstance(SPEEDUPS.get(0, 0, 0, b"k"), int)
     assert SPEEDUPS.delete(0, 0, 0, b"k") != 0
+
+
+def test_put_many_accepts_every_pair_form(db):
+    """put_many encodes in C with the extension and in Python without: the same pairs land."""
+    pairs = {b"a": b"1", b"b": b""}
+    assert db.put_many(pairs) == 2
+    assert db.put_many([(bytearray(b"c"), memoryview(b"3")), [b"d", b"4"]]) == 2
+    assert db.put_many((bytes([i]) * 3, bytes([i]) * i) for i in range(1, 200)) == 199
+    assert db.put_many([]) == 0
+    assert db.get(b"a") == b"1" and db.get(b"b") == b"" and db.get(b"c") == b"3" and db.get(b"d") == b"4"
+    assert all(db.get(bytes([i]) * 3) == bytes([i]) * i for i in range(1, 200))
+    with db.transaction() as txn:
+        assert txn.put_many([(b"t1", b"x"), (b"t2", b"y")]) == 2
+    assert db.get(b"t2") == b"y"
+
+
+@pytest.mark.parametrize("pairs, error", [
+    ([(b"k", "text")], TypeError),
+    ([("k", b"v")], TypeError),
+    ([(b"k",)], ValueError),
+    ([(b"k", b"v", b"extra")], ValueError),
+    ([b"kv"], TypeError),  # two ints, not two byte strings
+    ([5], TypeError),
+])
+def test_put_many_rejects_malformed_pairs_and_writes_nothing(db, pairs, error):
+    with pytest.raises(error):
+        db.put_many([(b"before", b"1")] + pairs + [(b"after", b"2")])
+    assert db.get(b"before") is None and db.get(b"after") is None
+
+
+def test_encode_pairs_matches_the_python_encoding():
+    if SPEEDUPS is None:
+        pytest.skip("toondb._speedups is not built")
+    from toondb.database import _bytes
+    pairs = [(os.urandom(k), os.urandom(v)) for k, v in [(1, 0), (16, 100), (300, 70_000), (5, 5)]]
+    buffer, count = SPEEDUPS.encode_pairs(pairs, _bytes)
+    expected = struct.pack("<I", len(pairs)) + b"".join(
+        struct.pack("<II", len(k), len(v)) + k + v for k, v in pairs)
+    assert count == len(pairs) and buffer == expected
+    with pytest.raises(TypeError):
+        SPEEDUPS.encode_pairs(5, _bytes)  # not iterable

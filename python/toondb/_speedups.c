@@ -1,5 +1,5 @@
-/* toondb._speedups: the SDK's per-key hot calls (put, get, delete, splitting a scan batch)
- * without ctypes.
+/* toondb._speedups: the SDK's per-key hot calls (put, get, delete, splitting a scan batch,
+ * encoding a put_many batch) without ctypes or per-pair Python code.
  *
  * A ctypes call costs 0.4-0.6 us before the library runs; these functions call the same C ABI
  * functions of libtoondb_storage.so directly. The extension does not link against the
@@ -205,6 +205,107 @@ truncated:
     return NULL;
 }
 
+/* Appends `n` bytes to the growing buffer `*buf` (capacity `*cap`, used `*len`). */
+static int append(uint8_t **buf, size_t *cap, size_t *len, const void *data, size_t n) {
+    if (*len + n > *cap) {
+        size_t grown = *cap ? *cap : 4096;
+        while (grown < *len + n) grown *= 2;
+        uint8_t *bigger = PyMem_Realloc(*buf, grown);
+        if (!bigger) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *buf = bigger;
+        *cap = grown;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    return 0;
+}
+
+static int append_u32(uint8_t **buf, size_t *cap, size_t *len, uint32_t v) {
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return append(buf, cap, len, le, 4);
+}
+
+/* `item` as bytes: itself when it is bytes, else convert(item, what) (the SDK's check, which
+ * accepts bytearray and memoryview and raises TypeError for the rest). New reference. */
+static PyObject *as_bytes(PyObject *item, PyObject *convert, PyObject *what) {
+    if (PyBytes_CheckExact(item)) {
+        Py_INCREF(item);
+        return item;
+    }
+    PyObject *converted = PyObject_CallFunctionObjArgs(convert, item, what, NULL);
+    if (converted && !PyBytes_Check(converted)) {
+        Py_DECREF(converted);
+        PyErr_SetString(PyExc_TypeError, "the converter did not return bytes");
+        return NULL;
+    }
+    return converted;
+}
+
+/* encode_pairs(pairs, convert) -> (bytes, count): the toondb_put_many buffer for an iterable of
+ * (key, value) pairs, count u32 then {klen u32, vlen u32, key, value}*count, little-endian. */
+static PyObject *encode_pairs(PyObject *self, PyObject *args) {
+    PyObject *pairs, *convert;
+    if (!PyArg_ParseTuple(args, "OO", &pairs, &convert)) return NULL;
+    PyObject *key_name = PyUnicode_FromString("key"), *value_name = PyUnicode_FromString("value");
+    PyObject *iterator = key_name && value_name ? PyObject_GetIter(pairs) : NULL;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    uint32_t count = 0;
+    PyObject *result = NULL;
+    if (!iterator || append_u32(&buf, &cap, &len, 0) < 0) goto done;
+    PyObject *pair;
+    while ((pair = PyIter_Next(iterator))) {
+        PyObject *key = NULL, *value = NULL;
+        int failed = 1;
+        if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2) {
+            key = as_bytes(PyTuple_GET_ITEM(pair, 0), convert, key_name);
+            value = key ? as_bytes(PyTuple_GET_ITEM(pair, 1), convert, value_name) : NULL;
+        } else {
+            PyObject *items = PySequence_Tuple(pair);
+            if (items && PyTuple_GET_SIZE(items) == 2) {
+                key = as_bytes(PyTuple_GET_ITEM(items, 0), convert, key_name);
+                value = key ? as_bytes(PyTuple_GET_ITEM(items, 1), convert, value_name) : NULL;
+            } else if (items) {
+                PyErr_SetString(PyExc_ValueError, "each pair must have two items (key, value)");
+            }
+            Py_XDECREF(items);
+        }
+        Py_DECREF(pair);
+        if (key && value) {
+            Py_ssize_t key_len = PyBytes_GET_SIZE(key), value_len = PyBytes_GET_SIZE(value);
+            if (key_len > UINT32_MAX || value_len > UINT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "a key or value longer than 2**32 - 1 bytes");
+            } else if (count == UINT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "more than 2**32 - 1 pairs");
+            } else if (append_u32(&buf, &cap, &len, (uint32_t)key_len) == 0 &&
+                       append_u32(&buf, &cap, &len, (uint32_t)value_len) == 0 &&
+                       append(&buf, &cap, &len, PyBytes_AS_STRING(key), (size_t)key_len) == 0 &&
+                       append(&buf, &cap, &len, PyBytes_AS_STRING(value), (size_t)value_len) == 0) {
+                count++;
+                failed = 0;
+            }
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (failed) goto done;
+    }
+    if (PyErr_Occurred()) goto done;
+    buf[0] = (uint8_t)count;
+    buf[1] = (uint8_t)(count >> 8);
+    buf[2] = (uint8_t)(count >> 16);
+    buf[3] = (uint8_t)(count >> 24);
+    result = Py_BuildValue("(y#I)", (const char *)buf, (Py_ssize_t)len, count);
+done:
+    PyMem_Free(buf);
+    Py_XDECREF(iterator);
+    Py_XDECREF(key_name);
+    Py_XDECREF(value_name);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(put32, get_into32, delete32): the library functions' addresses."},
     {"put", (PyCFunction)(void (*)(void))put, METH_FASTCALL, "put(handle, txn_id, snapshot, key, value) -> status"},
@@ -212,6 +313,7 @@ static PyMethodDef methods[] = {
      "get(handle, txn_id, snapshot, key) -> bytes, None (missing) or an int error status"},
     {"delete", (PyCFunction)(void (*)(void))delete_, METH_FASTCALL, "delete(handle, txn_id, snapshot, key) -> status"},
     {"split_batch", split_batch, METH_O, "split_batch(data) -> (list of (key, value), done)"},
+    {"encode_pairs", encode_pairs, METH_VARARGS, "encode_pairs(pairs, convert) -> (toondb_put_many buffer, count)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -208,20 +208,24 @@ class _Reads:
         """Stores every pair; outside a transaction they commit atomically as one write.
         Returns how many pairs were written."""
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
-        parts = [b""]
-        pack = _U32_PAIR.pack
-        count = 0
-        for key, value in items:
-            key = _bytes(key, "key")
-            value = _bytes(value, "value")
-            parts.append(pack(len(key), len(value)))
-            parts.append(key)
-            parts.append(value)
-            count += 1
-        parts[0] = _U32.pack(count)
-        buffer = b"".join(parts)
+        db = self._db()
+        if db._speed is not None:
+            buffer, _ = db._speed.encode_pairs(items, _bytes)
+        else:
+            parts = [b""]
+            pack = _U32_PAIR.pack
+            count = 0
+            for key, value in items:
+                key = _bytes(key, "key")
+                value = _bytes(value, "value")
+                parts.append(pack(len(key), len(value)))
+                parts.append(key)
+                parts.append(value)
+                count += 1
+            parts[0] = _U32.pack(count)
+            buffer = b"".join(parts)
         slice_ = C_ByteSlice(ctypes.cast(ctypes.c_char_p(buffer), ctypes.c_void_p), len(buffer))
-        written = self._db()._lib.toondb_put_many(self._call_handle(), self._txn, slice_)
+        written = db._lib.toondb_put_many(self._call_handle(), self._txn, slice_)
         if written < 0:
             raise _native.last_error()
         return written
