@@ -197,7 +197,7 @@ final class Memtable: @unchecked Sendable {
     }
 
     /// Nodes that wait to be linked at once (one set of interleaved searches).
-    static let linkBatch = 32
+    static let linkBatch = 64
 
     /// Whether some inserted nodes are not in the skiplist yet (any thread). A reader that
     /// loaded its snapshot before asking and is told no will find, by walking the list, every
@@ -215,7 +215,7 @@ final class Memtable: @unchecked Sendable {
     /// Marks a node built and indexed but not yet linked (in the `flat_run` field).
     private static let pendingRun = UInt32.max
     /// Searches interleaved at once by ``linkFresh(_:)``.
-    private static let searchWidth = 32
+    private static let searchWidth = 64
 
     @inline(__always) private static func height(_ node: UnsafeMutableRawPointer) -> Int {
         Int(node.load(fromByteOffset: 8, as: UInt32.self))
