@@ -122,29 +122,44 @@ final class ScanHandle: Sendable {
     /// Calls `body` with up to `limit` pairs (the buffers are valid during the call only);
     /// returns true when the scan is exhausted.
     func next(limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws(StorageError) -> Bool {
+        try visit(limit: limit) { key, value in
+            body(key, value)
+            return true
+        }
+    }
+
+    /// Calls `body` with up to `limit` pairs, stopping early after a pair for which it returns
+    /// false; returns true when the scan is exhausted.
+    func visit(limit: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(StorageError) -> Bool {
         try owner.database.checkOpen()
         return try source.withLock { (source) throws(StorageError) -> Bool in
             switch source {
             case .finished:
                 return true
             case .list(let pairs, let start):
-                let end = start + min(limit, pairs.count - start)  // no overflow for any limit
+                var end = start + min(limit, pairs.count - start)  // no overflow for any limit
                 for index in start..<end {
-                    pairs[index].key.withUnsafeBytes { key in pairs[index].value.withUnsafeBytes { value in body(key, value) } }
+                    let keepGoing = pairs[index].key.withUnsafeBytes { key in pairs[index].value.withUnsafeBytes { value in body(key, value) } }
+                    if !keepGoing {
+                        end = index + 1
+                        break
+                    }
                 }
                 source = end == pairs.count ? .finished : .list(pairs, next: end)
                 return end == pairs.count
             case .stream(let iterator):
                 guard limit > 0 else { return false }
                 var count = 0
+                var stopped = false
                 try iterator.forEach { (key, value) throws(StorageError) -> Bool in
-                    body(key, value)
+                    stopped = !body(key, value)
                     count += 1
-                    return count < limit
+                    return count < limit && !stopped
                 }
-                // A full batch cannot tell whether more follow; the next call finds out.
-                if count < limit { source = .finished }
-                return count < limit
+                // A full (or stopped) batch cannot tell whether more follow; the next call finds out.
+                let exhausted = count < limit && !stopped
+                if exhausted { source = .finished }
+                return exhausted
             }
         }
     }

@@ -76,6 +76,29 @@ public func toondb_scan_batch(_ it: OpaquePointer?, _ maxItems: Int, _ out: Unsa
     }
 }
 
+/// Calls `visit(ctx, key, key_len, value, value_len)` for up to `maxItems` pairs, in place:
+/// the buffers are valid during the call only, and nothing is allocated or copied. `visit`
+/// returns 0 to go on, anything else to stop after that pair. Returns how many pairs were
+/// visited, with `*done` set to 1 when the scan is exhausted (else 0); -1 on error.
+@_cdecl("toondb_scan_visit")
+public func toondb_scan_visit(_ it: OpaquePointer?, _ maxItems: Int,
+                              _ visit: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int) -> Int32)?,
+                              _ context: UnsafeMutableRawPointer?, _ done: UnsafeMutablePointer<UInt8>?) -> Int64 {
+    Embedded.call(-1) { () throws(StorageError) -> Int64 in
+        guard let visit, let done else { throw .invalidArgument("visit or done is NULL") }
+        guard maxItems > 0 else { throw .invalidArgument("max_items must be positive") }
+        let scan = try Embedded.scan(it)
+        var count: Int64 = 0
+        let exhausted = try scan.visit(limit: maxItems) { key, value -> Bool in
+            count += 1
+            return visit(context, key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count,
+                         value.baseAddress?.assumingMemoryBound(to: UInt8.self), value.count) == 0
+        }
+        done.pointee = exhausted ? 1 : 0
+        return count
+    }
+}
+
 @_cdecl("toondb_scan_free")
 public func toondb_scan_free(_ it: OpaquePointer?) {
     _ = Embedded.scans.remove(it)

@@ -162,6 +162,70 @@ struct ScanTests {
         expectError(1, "a database handle as a scan") { scanNext(db).rc == -1 }
     }
 
+    /// What toondb_scan_visit's visitor collects: the pairs, and after how many to stop.
+    final class Visits {
+        var pairs: [Pair] = []
+        var stopAfter = Int.max
+    }
+
+    static let collect: toondb_scan_visitor = { context, key, keyLength, value, valueLength in
+        let visits = Unmanaged<Visits>.fromOpaque(context!).takeUnretainedValue()
+        visits.pairs.append((Array(UnsafeBufferPointer(start: key, count: keyLength)), Array(UnsafeBufferPointer(start: value, count: valueLength))))
+        return visits.pairs.count >= visits.stopAfter ? 1 : 0
+    }
+
+    /// One toondb_scan_visit call: its result, done flag and the pairs visited.
+    static func visit(_ it: OpaquePointer?, max: Int, stopAfter: Int = .max) -> (rc: Int64, done: UInt8, pairs: [Pair]) {
+        let visits = Visits()
+        visits.stopAfter = stopAfter
+        var done: UInt8 = 7
+        let rc = withExtendedLifetime(visits) {
+            ToonDBEmbedded.toondb_scan_visit(it, max, collect, Unmanaged.passUnretained(visits).toOpaque(), &done)
+        }
+        return (rc, done, visits.pairs)
+    }
+
+    @Test("toondb_scan_visit hands out the pairs scan_batch returns, in place; the visitor can stop it")
+    func visitScan() {
+        let dir = TemporaryDirectory("toondb-emb")
+        let db = Self.populated(dir)
+        defer { closeDB(db) }
+        let expected = drainBatches(cScan(db, autoCommit, bytes("k0100"), bytes("k0300")), max: 50).pairs
+        #expect(expected.count == 200)
+        let it = cScan(db, autoCommit, bytes("k0100"), bytes("k0300"))
+        defer { ToonDBEmbedded.toondb_scan_free(it) }
+        let first = Self.visit(it, max: 64)
+        #expect(first.rc == 64 && first.done == 0)
+        let stopped = Self.visit(it, max: 64, stopAfter: 3)  // the visitor says stop after its third pair
+        #expect(stopped.rc == 3 && stopped.done == 0)
+        var rest: [Pair] = []
+        var last = Self.visit(it, max: 100)
+        while last.rc > 0 && last.done == 0 {
+            rest += last.pairs
+            last = Self.visit(it, max: 100)
+        }
+        rest += last.pairs
+        #expect(last.done == 1)
+        let all = first.pairs + stopped.pairs + rest
+        #expect(all.count == expected.count)
+        #expect(keys(all) == keys(expected) && all.map(\.value) == expected.map(\.value))
+        let after = Self.visit(it, max: 10)
+        #expect(after.rc == 0 && after.done == 1, "an exhausted scan stays exhausted")
+        // Inside a transaction the scan is a list; it visits the same way.
+        let txn = ToonDBEmbedded.toondb_begin_txn(db)
+        let listed = cScanPrefix(db, txn, bytes("k01"))
+        let visitedList = Self.visit(listed, max: 1_000, stopAfter: 5)
+        #expect(visitedList.rc == 5 && keys(visitedList.pairs) == (100..<105).map(Self.key))
+        #expect(Self.visit(listed, max: 1_000).rc == 95)
+        ToonDBEmbedded.toondb_scan_free(listed)
+        _ = ToonDBEmbedded.toondb_abort(db, txn)
+        var done: UInt8 = 0
+        expectError(1, "NULL visitor") { ToonDBEmbedded.toondb_scan_visit(it, 10, nil, nil, &done) == -1 }
+        expectError(1, "NULL done") { ToonDBEmbedded.toondb_scan_visit(it, 10, Self.collect, nil, nil) == -1 }
+        expectError(1, "max_items 0") { ToonDBEmbedded.toondb_scan_visit(it, 0, Self.collect, nil, &done) == -1 }
+        expectError(1, "NULL scan") { ToonDBEmbedded.toondb_scan_visit(nil, 10, Self.collect, nil, &done) == -1 }
+    }
+
     @Test("bad arguments to scan functions are invalid arguments")
     func badScanArguments() {
         let dir = TemporaryDirectory("toondb-emb")

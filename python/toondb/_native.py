@@ -201,7 +201,8 @@ def _bind_speedups(fast: ctypes.CDLL) -> None:
     except ImportError:
         return
     address = lambda name: ctypes.cast(getattr(fast, name), ctypes.c_void_p).value  # noqa: E731
-    module.bind(address("toondb_put32"), address("toondb_get_into32"), address("toondb_delete32"))
+    module.bind(address("toondb_put32"), address("toondb_get_into32"), address("toondb_delete32"),
+                address("toondb_scan_visit"))
     _speedups = module
 
 

@@ -1,5 +1,5 @@
-/* toondb._speedups: the SDK's per-key hot calls (put, get, delete, splitting a scan batch,
- * encoding a put_many batch) without ctypes or per-pair Python code.
+/* toondb._speedups: the SDK's per-key hot calls (put, get, delete, scan batches, encoding a
+ * put_many batch) without ctypes or per-pair Python code.
  *
  * A ctypes call costs 0.4-0.6 us before the library runs; these functions call the same C ABI
  * functions of libtoondb_storage.so directly. The extension does not link against the
@@ -24,24 +24,28 @@ typedef struct {
 typedef int (*put32_fn)(void *, txn_handle, const uint8_t *, int, const uint8_t *, int);
 typedef int64_t (*get_into32_fn)(void *, txn_handle, const uint8_t *, int, uint8_t *, int);
 typedef int (*delete32_fn)(void *, txn_handle, const uint8_t *, int);
+typedef int (*visitor_fn)(void *, const uint8_t *, size_t, const uint8_t *, size_t);
+typedef int64_t (*scan_visit_fn)(void *, size_t, visitor_fn, void *, uint8_t *);
 
 static put32_fn put32;
 static get_into32_fn get_into32;
 static delete32_fn delete32;
+static scan_visit_fn scan_visit;
 
 /* Values up to this size are read into a stack buffer and copied once into the result. */
 #define STACK_VALUE 4096
 
 static PyObject *bind(PyObject *self, PyObject *args) {
-    unsigned long long put, get, del;
-    if (!PyArg_ParseTuple(args, "KKK", &put, &get, &del)) return NULL;
-    if (!put || !get || !del) {
+    unsigned long long put, get, del, visit;
+    if (!PyArg_ParseTuple(args, "KKKK", &put, &get, &del, &visit)) return NULL;
+    if (!put || !get || !del || !visit) {
         PyErr_SetString(PyExc_ValueError, "bind: a function address is NULL");
         return NULL;
     }
     put32 = (put32_fn)(uintptr_t)put;
     get_into32 = (get_into32_fn)(uintptr_t)get;
     delete32 = (delete32_fn)(uintptr_t)del;
+    scan_visit = (scan_visit_fn)(uintptr_t)visit;
     Py_RETURN_NONE;
 }
 
@@ -150,59 +154,56 @@ static PyObject *delete_(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return PyLong_FromLong(status);
 }
 
-static uint32_t read_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+/* toondb_scan_visit's visitor: appends (key, value) to the list `ctx`; nonzero stops the scan
+ * (out of memory; the Python error is set). Runs with the GIL held. */
+static int append_pair(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len) {
+    PyObject *k = PyBytes_FromStringAndSize((const char *)key, (Py_ssize_t)key_len);
+    PyObject *v = k ? PyBytes_FromStringAndSize((const char *)value, (Py_ssize_t)value_len) : NULL;
+    PyObject *pair = v ? PyTuple_New(2) : NULL;
+    if (!pair) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return 1;
+    }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    int failed = PyList_Append((PyObject *)ctx, pair);
+    Py_DECREF(pair);
+    return failed ? 1 : 0;
 }
 
-/* split_batch(data) -> (list of (key, value), done): a toondb_scan_batch buffer,
- * count u32, is_done u8, {klen u32, vlen u32, key, value}*count, little-endian. */
-static PyObject *split_batch(PyObject *self, PyObject *data) {
-    if (!PyBytes_Check(data)) {
-        PyErr_SetString(PyExc_TypeError, "split_batch takes bytes");
+/* scan_batch(scan, limit) -> (list of (key, value), done), or the int -1 when the library
+ * failed (its last error says why). Pairs are built straight from the library's buffers: one
+ * copy each. The GIL stays held, as the visitor makes Python objects. */
+static PyObject *scan_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "scan_batch takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(data);
-    Py_ssize_t size = PyBytes_GET_SIZE(data);
-    if (size < 5) {
-        PyErr_SetString(PyExc_ValueError, "scan batch shorter than its 5-byte header");
+    if (!scan_visit) {
+        PyErr_SetString(PyExc_RuntimeError, "toondb._speedups is not bound to the library");
         return NULL;
     }
-    uint32_t count = read_u32(p);
-    int done = p[4] != 0;
-    if ((uint64_t)count * 8 > (uint64_t)(size - 5)) {
-        PyErr_Format(PyExc_ValueError, "scan batch of %zd bytes cannot hold %u pairs", size, count);
+    void *scan = PyLong_AsVoidPtr(args[0]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    if (limit <= 0) {
+        PyErr_SetString(PyExc_ValueError, "scan_batch: limit must be positive");
         return NULL;
     }
-    PyObject *pairs = PyList_New((Py_ssize_t)count);
+    PyObject *pairs = PyList_New(0);
     if (!pairs) return NULL;
-    Py_ssize_t offset = 5;
-    for (uint32_t i = 0; i < count; i++) {
-        if (size - offset < 8) goto truncated;
-        uint32_t key_len = read_u32(p + offset), value_len = read_u32(p + offset + 4);
-        offset += 8;
-        if ((uint64_t)key_len + value_len > (uint64_t)(size - offset)) goto truncated;
-        PyObject *key = PyBytes_FromStringAndSize((const char *)p + offset, key_len);
-        PyObject *value = key ? PyBytes_FromStringAndSize((const char *)p + offset + key_len, value_len) : NULL;
-        PyObject *pair = value ? PyTuple_Pack(2, key, value) : NULL;
-        Py_XDECREF(key);
-        Py_XDECREF(value);
-        if (!pair) {
-            Py_DECREF(pairs);
-            return NULL;
-        }
-        PyList_SET_ITEM(pairs, i, pair);
-        offset += key_len + value_len;
-    }
-    if (offset != size) {
+    uint8_t done = 0;
+    int64_t visited = scan_visit(scan, (size_t)limit, append_pair, pairs, &done);
+    if (PyErr_Occurred()) {  /* the visitor ran out of memory */
         Py_DECREF(pairs);
-        PyErr_Format(PyExc_ValueError, "scan batch has %zd bytes after its %u pairs", size - offset, count);
         return NULL;
+    }
+    if (visited < 0) {
+        Py_DECREF(pairs);
+        return PyLong_FromLongLong(visited);
     }
     return Py_BuildValue("(NO)", pairs, done ? Py_True : Py_False);
-truncated:
-    Py_DECREF(pairs);
-    PyErr_Format(PyExc_ValueError, "scan batch of %zd bytes ends inside its %u pairs", size, count);
-    return NULL;
 }
 
 /* Appends `n` bytes to the growing buffer `*buf` (capacity `*cap`, used `*len`). */
@@ -307,12 +308,13 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"bind", bind, METH_VARARGS, "bind(put32, get_into32, delete32): the library functions' addresses."},
+    {"bind", bind, METH_VARARGS, "bind(put32, get_into32, delete32, scan_visit): the library functions' addresses."},
     {"put", (PyCFunction)(void (*)(void))put, METH_FASTCALL, "put(handle, txn_id, snapshot, key, value) -> status"},
     {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL,
      "get(handle, txn_id, snapshot, key) -> bytes, None (missing) or an int error status"},
     {"delete", (PyCFunction)(void (*)(void))delete_, METH_FASTCALL, "delete(handle, txn_id, snapshot, key) -> status"},
-    {"split_batch", split_batch, METH_O, "split_batch(data) -> (list of (key, value), done)"},
+    {"scan_batch", (PyCFunction)(void (*)(void))scan_batch, METH_FASTCALL,
+     "scan_batch(scan, limit) -> (list of (key, value), done), or -1 when the library failed"},
     {"encode_pairs", encode_pairs, METH_VARARGS, "encode_pairs(pairs, convert) -> (toondb_put_many buffer, count)"},
     {NULL, NULL, 0, NULL},
 };

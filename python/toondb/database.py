@@ -523,8 +523,9 @@ _POLICIES = {name: value for value, name in _POLICY_NAMES.items()}
 
 
 def _split_batch(data: bytes) -> Tuple[List[Pair], bool]:
-    """A ``toondb_scan_batch`` buffer as its pairs and done flag (what ``_speedups.split_batch``
-    does in C): ``count u32, is_done u8, {klen u32, vlen u32, key, value}*``."""
+    """A ``toondb_scan_batch`` buffer as its pairs and done flag (the ctypes path; the C
+    extension builds pairs with ``toondb_scan_visit`` instead):
+    ``count u32, is_done u8, {klen u32, vlen u32, key, value}*``."""
     count, done = _BATCH_HEADER.unpack_from(data, 0)
     unpack_pair = _U32_PAIR.unpack_from
     pairs = []
@@ -574,17 +575,25 @@ class ScanIterator:
         handle = self._handle
         if handle is None:
             return False
-        lib = self._database._lib
-        out = c_uint8_p()
-        length = ctypes.c_size_t()
-        status = lib.toondb_scan_batch(handle, self._batch, ctypes.byref(out), ctypes.byref(length))
-        if status < 0:
-            error = _native.last_error()
-            self.close()
-            raise error
-        data = _native.take_bytes(out, length.value)
         speed = self._database._speed
-        pairs, done = speed.split_batch(data) if speed is not None else _split_batch(data)
+        if speed is not None:
+            # The extension builds the pairs from the library's own buffers (toondb_scan_visit).
+            answer = speed.scan_batch(handle, self._batch)
+            if isinstance(answer, int):
+                error = _native.last_error()
+                self.close()
+                raise error
+            pairs, done = answer
+            status = 0
+        else:
+            out = c_uint8_p()
+            length = ctypes.c_size_t()
+            status = self._database._lib.toondb_scan_batch(handle, self._batch, ctypes.byref(out), ctypes.byref(length))
+            if status < 0:
+                error = _native.last_error()
+                self.close()
+                raise error
+            pairs, done = _split_batch(_native.take_bytes(out, length.value))
         self._pairs = pairs
         self._batch = min(self._batch * 4, _SCAN_BATCH_MAX)
         if done or status == 1:

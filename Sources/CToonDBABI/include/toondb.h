@@ -153,6 +153,11 @@ ToonDBScan *toondb_scan_prefix(ToonDBDatabase *db, C_TxnHandle txn, const uint8_
 int toondb_scan_next(ToonDBScan *it, uint8_t **key_out, size_t *key_len, uint8_t **value_out, size_t *value_len);
 /* Buffer: count u32, is_done u8, {key_len u32, value_len u32, key, value}*count. */
 int toondb_scan_batch(ToonDBScan *it, size_t max_items, uint8_t **out, size_t *out_len);
+/* ToonDB extension: up to max_items pairs handed to visit in place (valid during the call
+ * only); visit returns 0 to go on. Returns the pairs visited, *done = 1 when exhausted; -1 on
+ * error. */
+typedef int (*toondb_scan_visitor)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len);
+int64_t toondb_scan_visit(ToonDBScan *it, size_t max_items, toondb_scan_visitor visit, void *ctx, uint8_t *done);
 void toondb_scan_free(ToonDBScan *it);
 
 /* Batches, all or nothing: outside a transaction as one commit, inside one all operations
