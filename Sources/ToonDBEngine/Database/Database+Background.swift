@@ -46,7 +46,11 @@ extension Database {
             }
             stateLock.lock()
             compactionRunning = false
-            if let failure {
+            if let failure, failure.code == .databaseClosed && shuttingDown {
+                // A compaction cut short by close: nothing failed (it reruns after reopen).
+                logger.debug("background compaction stopped by close")
+                stateLock.broadcast()
+            } else if let failure {
                 logger.error("background \(hasFlush ? "flush" : "compaction") failed", metadata: ["error": "\(failure)"])
                 if hasFlush { backgroundError = failure }
                 stateLock.broadcast()
