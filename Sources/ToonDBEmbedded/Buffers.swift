@@ -10,10 +10,16 @@ import ToonDBEngine
 enum Buffers {
     /// The bytes at `pointer`, checking that a non-empty buffer is not NULL.
     static func copy(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ what: String) throws(StorageError) -> [UInt8] {
-        if count == 0 { return [] }
+        Array(try view(pointer, count, what))
+    }
+
+    /// The caller's bytes in place (valid while the caller's buffer is), with the checks of
+    /// ``copy(_:_:_:)``.
+    static func view(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ what: String) throws(StorageError) -> UnsafeRawBufferPointer {
+        if count == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }
         guard count > 0 else { throw .invalidArgument("\(what) length \(count) is negative") }
         guard let pointer else { throw .invalidArgument("\(what) is NULL but its length is \(count)") }
-        return Array(UnsafeBufferPointer(start: pointer, count: count))
+        return UnsafeRawBufferPointer(start: pointer, count: count)
     }
 
     /// A NUL-terminated UTF-8 string (a path, a table name).

@@ -57,30 +57,32 @@ public func toondb_get_into(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: Uns
                             _ buffer: UnsafeMutablePointer<UInt8>?, _ capacity: Int) -> Int64 {
     Embedded.call(-2) { () throws(StorageError) -> Int64 in
         let handle = try Embedded.database(db)
+        // -1 missing, else the value's length; nil when the value fits but `buffer` is NULL.
+        let length: Int64?
         if txn.txn_id == 0 {
             // Outside a transaction the value is copied straight from where it lies (the
             // memtable, or the table block) into the caller's buffer: no key or value arrays.
-            if keyLen < 0 { throw .invalidArgument("key length \(keyLen) is negative") }
-            if keyLen > 0 && key == nil { throw .invalidArgument("key is NULL but its length is \(keyLen)") }
-            let noBuffer = Int64.min
-            let length = try handle.database.withValue(of: UnsafeRawBufferPointer(start: key, count: keyLen)) { value -> Int64 in
-                guard let value else { return -1 }
-                if value.count <= capacity, value.count > 0 {
-                    guard let buffer else { return noBuffer }
-                    UnsafeMutableRawPointer(buffer).copyMemory(from: value.baseAddress!, byteCount: value.count)
-                }
-                return Int64(value.count)
+            length = try handle.database.withValue(of: try Buffers.view(key, keyLen, "key")) { value in
+                value.map { copyOut($0, into: buffer, capacity: capacity) } ?? -1
             }
-            if length == noBuffer { throw .invalidArgument("buffer is NULL but its capacity is \(capacity)") }
-            return length
+        } else if let value = try handle.get(txn, try Buffers.copy(key, keyLen, "key")) {
+            length = value.withUnsafeBytes { copyOut($0, into: buffer, capacity: capacity) }
+        } else {
+            length = -1
         }
-        guard let value = try handle.get(txn, try Buffers.copy(key, keyLen, "key")) else { return -1 }
-        if value.count <= capacity, value.count > 0 {
-            guard let buffer else { throw .invalidArgument("buffer is NULL but its capacity is \(capacity)") }
-            value.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: value.count) }
-        }
-        return Int64(value.count)
+        guard let length else { throw .invalidArgument("buffer is NULL but its capacity is \(capacity)") }
+        return length
     }
+}
+
+/// Copies `value` into `buffer` when it fits in `capacity` bytes; returns its length, or nil
+/// when it would be copied but `buffer` is NULL.
+private func copyOut(_ value: UnsafeRawBufferPointer, into buffer: UnsafeMutablePointer<UInt8>?, capacity: Int) -> Int64? {
+    if value.count <= capacity, value.count > 0 {
+        guard let buffer else { return nil }
+        UnsafeMutableRawPointer(buffer).copyMemory(from: value.baseAddress!, byteCount: value.count)
+    }
+    return Int64(value.count)
 }
 
 @_cdecl("toondb_delete")

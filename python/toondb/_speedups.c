@@ -49,6 +49,21 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* A bytes argument `what` as its data and C int length (the library's *32 functions). */
+static int bytes_arg(PyObject *obj, const char *what, const uint8_t **data, int *len) {
+    if (!PyBytes_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes", what);
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(obj) > INT32_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s longer than 2**31 - 1 bytes", what);
+        return -1;
+    }
+    *data = (const uint8_t *)PyBytes_AS_STRING(obj);
+    *len = (int)PyBytes_GET_SIZE(obj);
+    return 0;
+}
+
 /* Arguments common to every call: (handle: int, txn_id: int, snapshot: int, key: bytes). */
 static int common(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, const char *name,
                   void **handle, txn_handle *txn, const uint8_t **key, int *key_len) {
@@ -64,17 +79,7 @@ static int common(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, 
     txn->txn_id = PyLong_AsUnsignedLongLong(args[1]);
     txn->snapshot_ts = PyLong_AsUnsignedLongLong(args[2]);
     if (PyErr_Occurred()) return -1;
-    if (!PyBytes_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "key must be bytes");
-        return -1;
-    }
-    if (PyBytes_GET_SIZE(args[3]) > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "key longer than 2**31 - 1 bytes");
-        return -1;
-    }
-    *key = (const uint8_t *)PyBytes_AS_STRING(args[3]);
-    *key_len = (int)PyBytes_GET_SIZE(args[3]);
-    return 0;
+    return bytes_arg(args[3], "key", key, key_len);
 }
 
 /* put(handle, txn_id, snapshot, key, value) -> status (0 ok, else the library's error code). */
@@ -83,17 +88,10 @@ static PyObject *put(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     txn_handle txn;
     const uint8_t *key;
     int key_len;
+    const uint8_t *value;
+    int value_len;
     if (common(args, nargs, 5, "put", &handle, &txn, &key, &key_len) < 0) return NULL;
-    if (!PyBytes_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "value must be bytes");
-        return NULL;
-    }
-    if (PyBytes_GET_SIZE(args[4]) > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "value longer than 2**31 - 1 bytes");
-        return NULL;
-    }
-    const uint8_t *value = (const uint8_t *)PyBytes_AS_STRING(args[4]);
-    int value_len = (int)PyBytes_GET_SIZE(args[4]);
+    if (bytes_arg(args[4], "value", &value, &value_len) < 0) return NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = put32(handle, txn, key, key_len, value, value_len);

@@ -82,7 +82,7 @@ extension Database {
         }
         stateLock.withLock {
             immutables.removeFirst()
-            memtablesChanged()
+            dropCachedReadView()
             flushesCompleted += 1
             stateLock.broadcast()
         }

@@ -116,9 +116,13 @@ extension Database {
     /// Commits one auto-commit batch as the only committer (see ``CommitQueue/commitAlone(_:)``):
     /// what ``commitGroup(_:)`` does for a group of one, without the request object.
     private func commitAlone(_ batch: WriteBatch) -> Result<LSN, StorageError> {
-        if closed.load(ordering: .acquiring) { return .failure(StorageError(.databaseClosed, "the database at \(path) is closed")) }
         let memtable: Memtable
-        do { memtable = try makeRoomForWrite() } catch { return .failure(error) }
+        do {
+            try checkOpen()
+            memtable = try makeRoomForWrite()
+        } catch {
+            return .failure(error)
+        }
         conflicts.update(activeTransactions: snapshots.hasActive, nextLSN: lastAssignedLSN + 1)
         let lsn = lastAssignedLSN + 1
         walRecords.removeAll(keepingCapacity: true)
@@ -288,7 +292,7 @@ extension Database {
         memtable.linkPending()  // flushes and scans of immutable memtables walk the list
         immutables.append(memtable)
         memtable = Memtable(id: nextMemtableID, expectedEntries: memtable.count)
-        memtablesChanged()
+        dropCachedReadView()
         nextMemtableID += 1
         stateLock.broadcast()
     }

@@ -286,7 +286,7 @@ public final class Database: @unchecked Sendable {
     }
 
     /// Forgets the cached read view after the memtables or the version changed (state lock held).
-    func memtablesChanged() {
+    func dropCachedReadView() {
         cachedReadView = nil
         readViewGeneration &+= 1
     }
@@ -295,7 +295,7 @@ public final class Database: @unchecked Sendable {
     /// otherwise keep the replaced tables (and their files) until the next read.
     func install(_ edit: VersionEdit) throws(StorageError) {
         try versions.logAndApply(edit)
-        stateLock.withLock { memtablesChanged() }
+        stateLock.withLock { dropCachedReadView() }
     }
 
     /// The snapshot new reads use: everything committed and acknowledged so far.

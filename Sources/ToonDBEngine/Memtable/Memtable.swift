@@ -88,15 +88,13 @@ final class Memtable: @unchecked Sendable {
 
     @inline(__always) static func key(_ node: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
         let length = Int(node.load(as: UInt32.self))
-        let height = Int(node.load(fromByteOffset: 8, as: UInt32.self))
-        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height, count: length)
+        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height(node), count: length)
     }
 
     @inline(__always) static func value(_ node: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
         let keyLength = Int(node.load(as: UInt32.self))
         let valueLength = Int(node.load(fromByteOffset: 4, as: UInt32.self))
-        let height = Int(node.load(fromByteOffset: 8, as: UInt32.self))
-        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height + keyLength, count: valueLength)
+        return UnsafeRawBufferPointer(start: node + nextOffset + 8 * height(node) + keyLength, count: valueLength)
     }
 
     var first: UnsafeMutableRawPointer? { Self.next(head, 0) }
@@ -130,7 +128,9 @@ final class Memtable: @unchecked Sendable {
         return height
     }
 
-    /// Adds every operation of `batch` with version `lsn`. A batch holds each key at most once.
+    /// Adds every operation of `batch` with version `lsn`, one at a time, each linked at once.
+    /// A batch holds each key at most once. The engine inserts through ``insert(_:)``; the
+    /// tests hold that path to the list this one builds.
     func insert(_ batch: WriteBatch, lsn: LSN) {
         for op in batch.operations {
             op.key.withUnsafeBytes { key in
@@ -217,6 +217,7 @@ final class Memtable: @unchecked Sendable {
     /// Searches interleaved at once by ``linkFresh(_:)``.
     private static let searchWidth = 64
 
+    /// The node's tower height (header offset 8).
     @inline(__always) private static func height(_ node: UnsafeMutableRawPointer) -> Int {
         Int(node.load(fromByteOffset: 8, as: UInt32.self))
     }

@@ -11,25 +11,19 @@ from __future__ import annotations
 import array
 import os
 import struct
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from toondb.database import _split_batch  # noqa: E402 - the SDK's own splitter (ctypes path)
 
 N = 10_000
 REPEATS = 50
-PAIR = struct.Struct("<II").unpack_from
 HEADER = struct.Struct("<IB")
 
 
 def interleaved(data: bytes):
-    count, _ = HEADER.unpack_from(data, 0)
-    offset, pairs = 5, []
-    append = pairs.append
-    for _ in range(count):
-        key_length, value_length = PAIR(data, offset)
-        key_end = offset + 8 + key_length
-        value_end = key_end + value_length
-        append((data[offset + 8:key_end], data[key_end:value_end]))
-        offset = value_end
-    return pairs
+    return _split_batch(data)[0]
 
 
 def offsets_first(data: bytes):
