@@ -57,6 +57,12 @@ public final class FaultInjectingBackend: IOBackend {
         try base.sync(file, dataOnly: dataOnly)
     }
 
+    /// Fails like a write: a full disk refuses a reservation as it refuses a write.
+    public func preallocate(_ file: borrowing File, offset: Int64, length: Int64) throws(IOError) -> Bool {
+        try check(file.path, { $0.writeErrno }, "preallocate")
+        return try base.preallocate(file, offset: offset, length: length)
+    }
+
     public func writeAndSync(_ file: borrowing File, _ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(IOError) {
         try check(file.path, { $0.writeErrno }, "write")
         try check(file.path, { $0.syncErrno }, "sync")

@@ -57,12 +57,15 @@ public struct File: ~Copyable, Sendable {
         }
     }
 
-    /// Reserves `length` bytes of disk from `offset` so later writes cannot fail with ENOSPC.
-    public func preallocate(offset: Int64, length: Int64) throws(IOError) {
+    /// Reserves `length` bytes of disk from `offset` (extending the file with zeros when it
+    /// ends before `offset + length`), so later writes there cannot fail with ENOSPC. Returns
+    /// false, reserving nothing, where the file system cannot preallocate.
+    @discardableResult
+    public func preallocate(offset: Int64, length: Int64) throws(IOError) -> Bool {
         let rc = posix_fallocate(descriptor, off_t(offset), off_t(length))
-        if rc != 0 && rc != EOPNOTSUPP && rc != EINVAL {
-            throw IOError(errno: rc, operation: "posix_fallocate", path: path, detail: "length \(length)")
-        }
+        if rc == EOPNOTSUPP || rc == EINVAL { return false }
+        if rc != 0 { throw IOError(errno: rc, operation: "posix_fallocate", path: path, detail: "offset \(offset), length \(length)") }
+        return true
     }
 
     /// Takes an exclusive advisory lock (`fcntl` F_SETLK) on the whole file without waiting.

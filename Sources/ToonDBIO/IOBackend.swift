@@ -46,6 +46,10 @@ public protocol IOBackend: AnyObject, Sendable {
     /// read for each request, in order.
     func readBatch(_ requests: [ReadRequest]) throws(IOError) -> [Int]
 
+    /// Reserves disk for `length` bytes from `offset`, extending the file with zeros (see
+    /// ``File/preallocate(offset:length:)``); false where the file system cannot.
+    func preallocate(_ file: borrowing File, offset: Int64, length: Int64) throws(IOError) -> Bool
+
     /// A writer that appends to `file` from `offset`, keeping up to `depth` writes in flight.
     /// The file must stay open until ``StreamWriter/finish(sync:)`` returns.
     func makeStreamWriter(for file: borrowing File, startingAt offset: Int64, depth: Int) throws(IOError) -> any StreamWriter
@@ -62,6 +66,10 @@ public protocol StreamWriter: AnyObject {
 }
 
 extension IOBackend {
+    public func preallocate(_ file: borrowing File, offset: Int64, length: Int64) throws(IOError) -> Bool {
+        try file.preallocate(offset: offset, length: length)
+    }
+
     public func readBatch(_ requests: [ReadRequest]) throws(IOError) -> [Int] {
         var counts: [Int] = []
         counts.reserveCapacity(requests.count)

@@ -24,6 +24,8 @@ public struct WALRecoveryOutcome: Sendable, Equatable {
 ///
 /// Rules (docs/wal-format.md):
 /// - LSNs must be dense across records and segments; a gap is corruption.
+/// - Zeros from where a record would start to the end of a segment are the unused part of its
+///   preallocation: the segment's records end there (cut off with `repair`, not reported).
 /// - A record that fails its checksum or runs past the end of the LAST segment, with no valid
 ///   record after it, is a torn tail (a crash mid-write): the segment is truncated there.
 /// - Any other bad record (in an earlier segment, or followed by a valid record) is corruption,
@@ -45,6 +47,7 @@ public enum WALRecovery {
             if !isLast && segments[index + 1].firstLSN <= after + 1 { continue }
 
             let data = try WALDirectory.read(segment, backend: backend)
+            var torn = false
             let end = try data.withBytes { (raw) throws(StorageError) -> Int64 in
                 // A last segment whose header never reached the disk holds no records.
                 if isLast && raw.count < WALFormat.segmentHeaderSize { return -1 }
@@ -80,11 +83,16 @@ public enum WALRecovery {
                         next += 1
                         offset += record.size
                     case .failure(let failure):
+                        if isZero(raw, from: offset) {
+                            expected = next
+                            return Int64(offset)  // the writer's preallocation, never written
+                        }
                         let problem = failure == .truncated ? "truncated record" : "record checksum mismatch"
                         guard isLast, !hasValidRecord(raw, after: offset, minimumLSN: next) else {
                             throw .corruption("WAL \(problem) (LSN \(next)) before the end of the log", path: segment.path, offset: Int64(offset))
                         }
                         expected = next
+                        torn = true
                         return Int64(offset)  // torn tail: cut here
                     }
                 }
@@ -99,7 +107,7 @@ public enum WALRecovery {
                 continue
             }
             if end < Int64(data.count) {
-                outcome.truncatedBytes = Int64(data.count) - end
+                if torn { outcome.truncatedBytes = Int64(data.count) - end }
                 if repair {
                     do {
                         let file = try File.open(segment.path, .readWrite)
@@ -114,6 +122,20 @@ public enum WALRecovery {
             outcome.nextLSNAfterTail = expected
         }
         return outcome
+    }
+
+    /// Whether every byte from `offset` to the end is zero.
+    static func isZero(_ raw: UnsafeRawBufferPointer, from offset: Int) -> Bool {
+        var i = offset
+        while i + 8 <= raw.count {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
+        }
+        while i < raw.count {
+            if raw[i] != 0 { return false }
+            i += 1
+        }
+        return true
     }
 
     /// Whether any well-formed record with LSN >= `minimumLSN` starts after `offset`: if so, the

@@ -23,6 +23,12 @@ final class OpenSegment: Sendable {
 /// at the last good byte; a failed sync poisons the writer (after a failed fsync the kernel may
 /// have dropped the dirty pages, so nothing written since the last good sync can be trusted)
 /// and every later append fails until the database is reopened.
+///
+/// The open segment is preallocated ahead of the appends, ``preallocationChunk`` at a time
+/// (the file grows with zeros), so an append overwrites reserved blocks instead of growing the
+/// file: an fdatasync then has no file size to journal (measured: 8.5k → 12.3k synced
+/// 150-byte appends/s on ext4), and a full disk is met when a chunk is reserved. Closing and
+/// rotating cut the unused zeros off; after a crash, recovery reads a zero tail as the end.
 public final class WALWriter: Sendable {
     public struct Options: Sendable {
         /// Rotate to a new segment once the current one reaches this size.
@@ -33,6 +39,11 @@ public final class WALWriter: Sendable {
     private struct State {
         var segment: OpenSegment
         var offset: Int64
+        /// The file's size: bytes from `offset` to here are reserved zeros.
+        var allocated: Int64
+        /// Preallocation failed as unsupported: the file grows by appends alone.
+        var preallocates = true
+        var closed = false
         var lastWritten: LSN
         var lastSynced: LSN
         var poisoned: StorageError?
@@ -46,6 +57,8 @@ public final class WALWriter: Sendable {
     private let state: Mutex<State>
     /// Serialises appends with rotation; the syncer never takes it.
     private let appendLock = Mutex(())
+    /// How far ahead of the appends the open segment is reserved.
+    public static let preallocationChunk: Int64 = 1 << 20
 
     /// Opens the WAL for appending after recovery. `tail` is recovery's last segment and its
     /// valid end; `lastLSN` is the last LSN recovered (the next record gets `lastLSN + 1`).
@@ -58,6 +71,7 @@ public final class WALWriter: Sendable {
         var closed = try WALDirectory.segments(in: directory)
         let segment: OpenSegment
         let offset: Int64
+        var allocated: Int64
         if let tail, tail.end >= Int64(WALFormat.segmentHeaderSize), tail.end < options.segmentSize {
             do {
                 segment = OpenSegment(file: try File.open(tail.path, .readWrite), firstLSN: tail.firstLSN)
@@ -67,9 +81,11 @@ public final class WALWriter: Sendable {
         } else {
             (segment, offset) = try Self.createSegment(directory: directory, firstLSN: lastLSN + 1, backend: backend)
         }
+        do { allocated = try segment.file.size() } catch { throw StorageError(error, context: "opening the WAL tail") }
+        if allocated < offset { allocated = offset }
         // What recovery replayed counts as committed, so make it durable before anything new.
         do { try backend.sync(segment.file, dataOnly: true) } catch { throw StorageError(error, context: "syncing the WAL tail at open") }
-        state = Mutex(State(segment: segment, offset: offset, lastWritten: lastLSN, lastSynced: lastLSN, poisoned: nil,
+        state = Mutex(State(segment: segment, offset: offset, allocated: allocated, lastWritten: lastLSN, lastSynced: lastLSN, poisoned: nil,
                             closedBytes: closed.reduce(0) { $0 + $1.size }, closedSegments: closed))
     }
 
@@ -90,14 +106,14 @@ public final class WALWriter: Sendable {
     /// until they are durable.
     public func append(_ bytes: [UInt8], firstLSN: LSN, lastLSN: LSN, sync: Bool) throws(StorageError) {
         try appendLock.withLock { (_) throws(StorageError) in
-            var (segment, offset, poisoned, lastWritten) = state.withLock { ($0.segment, $0.offset, $0.poisoned, $0.lastWritten) }
-            if let poisoned { throw StorageError(.writesStopped, "the WAL stopped accepting writes after an earlier failure (\(poisoned.message)); reopen the database") }
+            var (segment, offset, lastWritten) = try appendable()
             guard firstLSN == lastWritten + 1 else {
                 throw StorageError(.internal, "WAL append out of order: LSN \(firstLSN) after \(lastWritten)")
             }
             if offset >= options.segmentSize {
                 (segment, offset) = try rotate(from: segment, offset: offset, firstLSN: firstLSN)
             }
+            try reserve(segment, through: offset + Int64(bytes.count))
             do throws(IOError) {
                 try bytes.withBytes { (raw) throws(IOError) in
                     if sync { try backend.writeAndSync(segment.file, raw, at: offset) } else { try backend.write(segment.file, raw, at: offset) }
@@ -111,7 +127,10 @@ public final class WALWriter: Sendable {
                 let failure = StorageError(error, context: "writing the WAL")
                 let syncFailed = error.operation.contains("sync")
                 let truncated = (try? segment.file.truncate(to: offset)) != nil
-                if syncFailed || !truncated { state.withLock { $0.poisoned = failure } }
+                state.withLock {
+                    if truncated { $0.allocated = offset }
+                    if syncFailed || !truncated { $0.poisoned = failure }
+                }
                 throw failure
             }
             state.withLock {
@@ -122,20 +141,47 @@ public final class WALWriter: Sendable {
         }
     }
 
-    private func rotate(from old: OpenSegment, offset: Int64, firstLSN: LSN) throws(StorageError) -> (OpenSegment, Int64) {
-        // Every closed segment is durable, whatever the sync mode: recovery treats damage in a
-        // closed segment as corruption, never as a torn tail.
-        do { try backend.sync(old.file, dataOnly: true) } catch {
-            let failure = StorageError(error, context: "syncing a full WAL segment")
+    /// Grows the reservation of the open segment to cover `end` (a chunk at a time, never past
+    /// the segment size by more than the record that crosses it). Where the file system cannot
+    /// preallocate, appends grow the file. A full disk fails here, before anything is written.
+    private func reserve(_ segment: OpenSegment, through end: Int64) throws(StorageError) {
+        let (allocated, preallocates) = state.withLock { ($0.allocated, $0.preallocates) }
+        guard end > allocated, preallocates else { return }
+        let chunk = Self.preallocationChunk
+        let target = max(end, min((end + chunk - 1) / chunk * chunk, options.segmentSize))
+        let reserved: Bool
+        do { reserved = try backend.preallocate(segment.file, offset: allocated, length: target - allocated) } catch {
+            throw StorageError(error, context: "reserving space for the WAL")
+        }
+        state.withLock {
+            if reserved { $0.allocated = target } else { $0.preallocates = false }
+        }
+    }
+
+    /// Cuts the open segment's unused reservation off and fsyncs it (size included).
+    private func trim(_ segment: OpenSegment, at offset: Int64, context: String) throws(StorageError) {
+        do {
+            if state.withLock({ $0.allocated }) > offset { try segment.file.truncate(to: offset) }
+            try backend.sync(segment.file, dataOnly: false)
+        } catch {
+            let failure = StorageError(error, context: context)
             state.withLock { $0.poisoned = failure }
             throw failure
         }
+        state.withLock { $0.allocated = offset }
+    }
+
+    private func rotate(from old: OpenSegment, offset: Int64, firstLSN: LSN) throws(StorageError) -> (OpenSegment, Int64) {
+        // Every closed segment is durable and exactly as long as its records, whatever the sync
+        // mode: recovery treats damage in a closed segment as corruption, never as a torn tail.
+        try trim(old, at: offset, context: "syncing a full WAL segment")
         let (segment, start) = try Self.createSegment(directory: directory, firstLSN: firstLSN, backend: backend)
         state.withLock {
             $0.closedSegments.append(WALSegmentInfo(firstLSN: old.firstLSN, path: old.file.path, size: offset))
             $0.closedBytes += offset
             $0.segment = segment
             $0.offset = start
+            $0.allocated = start
             $0.lastSynced = max($0.lastSynced, firstLSN - 1)
         }
         return (segment, start)
@@ -145,8 +191,7 @@ public final class WALWriter: Sendable {
     /// checkpoint can delete everything it covers. Called between commits.
     public func rotateIfNotEmpty() throws(StorageError) {
         try appendLock.withLock { (_) throws(StorageError) in
-            let (segment, offset, written, poisoned) = state.withLock { ($0.segment, $0.offset, $0.lastWritten, $0.poisoned) }
-            if let poisoned { throw StorageError(.writesStopped, "the WAL stopped accepting writes after an earlier failure (\(poisoned.message)); reopen the database") }
+            let (segment, offset, written) = try appendable()
             guard offset > Int64(WALFormat.segmentHeaderSize) else { return }
             _ = try rotate(from: segment, offset: offset, firstLSN: written + 1)
         }
@@ -164,6 +209,36 @@ public final class WALWriter: Sendable {
             throw failure
         }
         state.withLock { $0.lastSynced = max($0.lastSynced, written) }
+    }
+
+    deinit {
+        // A writer dropped without close (a database never closed): leave no zeros behind.
+        let (segment, offset, allocated, closed) = state.withLock { ($0.segment, $0.offset, $0.allocated, $0.closed) }
+        if !closed && allocated > offset { try? segment.file.truncate(to: offset) }
+    }
+
+    /// The open segment, the offset appends go to and the last LSN written; throws when the
+    /// writer stopped or was closed.
+    private func appendable() throws(StorageError) -> (OpenSegment, Int64, LSN) {
+        let (segment, offset, written, poisoned, closed) = state.withLock { ($0.segment, $0.offset, $0.lastWritten, $0.poisoned, $0.closed) }
+        if let poisoned { throw StorageError(.writesStopped, "the WAL stopped accepting writes after an earlier failure (\(poisoned.message)); reopen the database") }
+        if closed { throw StorageError(.databaseClosed, "the WAL is closed") }
+        return (segment, offset, written)
+    }
+
+    /// Syncs what was written and cuts the open segment's reservation off, so the files hold
+    /// exactly the records; later appends fail. Idempotent.
+    public func close() throws(StorageError) {
+        try appendLock.withLock { (_) throws(StorageError) in
+            let (segment, offset, poisoned, closed) = state.withLock { ($0.segment, $0.offset, $0.poisoned, $0.closed) }
+            guard !closed else { return }
+            if let poisoned { throw poisoned }
+            try trim(segment, at: offset, context: "syncing the WAL at close")
+            state.withLock {
+                $0.lastSynced = $0.lastWritten
+                $0.closed = true
+            }
+        }
     }
 
     /// The failure that stopped the WAL, if any.

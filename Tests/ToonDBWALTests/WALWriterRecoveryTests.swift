@@ -26,6 +26,14 @@ struct WALWriterRecoveryTests {
         #expect(writer.lastWrittenLSN == 300)
         #expect(writer.lastSyncedLSN <= 300)
         if sync { #expect(writer.lastSyncedLSN == 300) }
+        let open = try segments(wal)
+        #expect(open.last!.size == 1024, "the open segment is reserved up to the segment size")
+        for closed in open.dropLast() {
+            let last = try FileDamage.walRecords(closed.path).last!
+            #expect(closed.size == Int64(last.offset + last.size), "rotation cut \(closed.path) back to its records")
+        }
+        try writer.close()
+        #expect(writer.lastSyncedLSN == 300, "close syncs")
 
         let files = try segments(wal)
         #expect(files.count >= 10, "1 KiB segments rotate")
@@ -159,7 +167,7 @@ struct WALWriterRecoveryTests {
         #expect(leftStarts == [starts.last!])
         #expect(writer.segmentCount == 1)
         #expect(writer.oldestLSN == starts.last!)
-        #expect(writer.totalBytes == left[0].size)
+        #expect(writer.totalBytes == totalBefore - files.dropLast().reduce(Int64(0)) { $0 + $1.size }, "the open segment's records")
         #expect(try writer.removeSegments(throughLSN: 1_000_000) == 0)
 
         // The writer carries on; recovery from after the trimmed LSNs sees the rest, while a

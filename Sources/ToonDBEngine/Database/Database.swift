@@ -235,7 +235,7 @@ public final class Database: @unchecked Sendable {
         }
         background?.join()
         syncer?.join()
-        do { try wal.syncIfNeeded() } catch { failure = failure ?? error }
+        do { try wal.close() } catch { failure = failure ?? error }
         lock.release()
         options.logger.info("closed database", metadata: ["path": "\(path)"])
         if let failure { throw failure }
