@@ -50,6 +50,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var levelSizeMultiplier: Int64
     public var targetTableSize: Int64
     public var walSegmentSize: Int64
+    public var walMappedAppends: Bool
     public var ioBackend: IOBackendSelector.Preference
 
     // [log]
@@ -101,6 +102,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         levelSizeMultiplier = defaults.levelSizeMultiplier
         targetTableSize = defaults.targetTableSize
         walSegmentSize = defaults.walSegmentSize
+        walMappedAppends = defaults.walMappedAppends
         ioBackend = defaults.ioBackend
         logLevel = .info
     }
@@ -130,6 +132,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         options.levelSizeMultiplier = levelSizeMultiplier
         options.targetTableSize = targetTableSize
         options.walSegmentSize = walSegmentSize
+        options.walMappedAppends = walMappedAppends
         options.ioBackend = ioBackend
         var logger = Logger(label: "toondb.engine")
         logger.logLevel = logLevel
@@ -199,7 +202,7 @@ public struct NodeConfiguration: Sendable, Equatable {
                 return ["data_dir", "sync_mode", "sync_interval_ms", "group_commit", "wal_enabled", "memtable_size", "max_immutable_memtables",
                         "max_value_size", "block_size", "block_cache_size", "bloom_bits_per_key", "max_open_tables",
                         "level0_compaction_trigger", "level0_slowdown_trigger", "level0_stop_trigger", "level1_max_bytes",
-                        "level_size_multiplier", "target_table_size", "wal_segment_size", "io_backend"]
+                        "level_size_multiplier", "target_table_size", "wal_segment_size", "wal_mapped_appends", "io_backend"]
             case .log:
                 return ["level"]
             case .server:
@@ -258,6 +261,8 @@ public struct NodeConfiguration: Sendable, Equatable {
             targetTableSize = try field.size(in: 4 * KiB...4 * GiB)
         case (.storage, "wal_segment_size"):
             walSegmentSize = try field.size(in: 4 * KiB...4 * GiB)
+        case (.storage, "wal_mapped_appends"):
+            walMappedAppends = try field.bool()
         case (.storage, "io_backend"):
             ioBackend = try field.choice([IOBackendSelector.Preference.automatic, .ioUring, .posix])
         case (.log, "level"):

@@ -18,7 +18,7 @@ private func summary(_ o: DatabaseOptions) -> [String] {
         "level0CompactionTrigger=\(o.level0CompactionTrigger)", "level0SlowdownTrigger=\(o.level0SlowdownTrigger)",
         "level0StopTrigger=\(o.level0StopTrigger)", "level1MaxBytes=\(o.level1MaxBytes)",
         "levelSizeMultiplier=\(o.levelSizeMultiplier)", "targetTableSize=\(o.targetTableSize)",
-        "walSegmentSize=\(o.walSegmentSize)", "epoch=\(o.epoch)", "ioBackend=\(o.ioBackend)", "backgroundWork=\(o.backgroundWork)",
+        "walSegmentSize=\(o.walSegmentSize)", "walMappedAppends=\(o.walMappedAppends)", "epoch=\(o.epoch)", "ioBackend=\(o.ioBackend)", "backgroundWork=\(o.backgroundWork)",
     ]
 }
 
@@ -82,6 +82,7 @@ struct NodeConfigurationTests {
             level_size_multiplier = 8
             target_table_size = "32MiB"
             wal_segment_size = "16MiB"
+            wal_mapped_appends = false
             io_backend = "posix"
             [log]
             level = "debug"
@@ -125,6 +126,7 @@ struct NodeConfigurationTests {
         #expect(o.levelSizeMultiplier == 8)
         #expect(o.targetTableSize == 32 << 20)
         #expect(o.walSegmentSize == 16 << 20)
+        #expect(o.walMappedAppends == false)
         #expect(o.ioBackend == .posix)
         #expect(o.logger.logLevel == .debug)
         // Every key the parser knows appears in this document.

@@ -46,15 +46,56 @@ struct FaultInjectionTests {
 
     static func key(_ label: String, _ i: Int) -> [UInt8] { Array("\(label)-\(i)".utf8) }
 
-    @Test("ENOSPC on WAL writes: the commit fails with .diskFull, nothing is poisoned, and commits resume after heal",
+    /// A database in `dir` behind a fault injector, holding 20 acknowledged puts "ok-0"...
+    static func openWithTwentyWrites(_ dir: TemporaryDirectory, mode: SyncMode, mappedAppends: Bool) throws
+        -> (DatabaseOptions, Database, FaultInjectingBackend, Ledger) {
+        var options = testOptions(memtable: 8 << 20)
+        options.syncMode = mode
+        options.walMappedAppends = mappedAppends
+        let (db, faults) = try faultyOpen(dir.path, options)
+        var ledger = Ledger()
+        for i in 0..<20 { let error = ledger.put(db, key("ok", i), DataDirectory.value(i)); #expect(error == nil) }
+        return (options, db, faults, ledger)
+    }
+
+    @Test("ENOSPC on mapped WAL appends: commits fill the reserved space, then fail with .diskFull; nothing acknowledged is lost",
+          arguments: [SyncMode.off, .full])
+    func walDiskFullMapped(mode: SyncMode) throws {
+        let dir = TemporaryDirectory("toondb-faults")
+        let (options, db, faults, ledger0) = try Self.openWithTwentyWrites(dir, mode: mode, mappedAppends: true)
+        var ledger = ledger0
+
+        faults.inject(.init(writeErrno: ENOSPC, pathFilter: "/wal/"))
+        // The open segment's reservation still takes commits; the next reservation (or the
+        // next segment) meets the full disk. Bounded: a 64 KiB segment holds far fewer.
+        var failure: StorageError?
+        var accepted = 0
+        for i in 0..<10_000 {
+            failure = ledger.put(db, Self.key("full", i), DataDirectory.value(i))
+            if failure != nil { break }
+            accepted += 1
+        }
+        #expect(failure?.code == .diskFull)
+        #expect(failure?.message.contains("No space left on device") == true, "\(failure?.message ?? "")")
+        #expect(accepted > 0, "the reserved space took commits")
+        #expect(try DataDirectory.mismatches(db, ledger.expected).isEmpty)
+        #expect(db.stats().writeError == nil, "nothing was written, nothing is stopped")
+
+        faults.heal()
+        for i in 20..<30 { let error = ledger.put(db, Self.key("ok", i), DataDirectory.value(i)); #expect(error == nil) }
+        try db.close()
+        let reopened = try Database.open(path: dir.path, options: options)
+        #expect(try DataDirectory.mismatches(reopened, ledger.expected).isEmpty)
+        #expect(reopened.stats().lastLSN == ledger.lastLSN)
+        try reopened.close()
+    }
+
+    @Test("ENOSPC on written WAL appends: the commit fails with .diskFull, nothing is poisoned, and commits resume after heal",
           arguments: [SyncMode.off, .full])
     func walDiskFull(mode: SyncMode) throws {
         let dir = TemporaryDirectory("toondb-faults")
-        var options = testOptions(memtable: 8 << 20)
-        options.syncMode = mode
-        let (db, faults) = try Self.faultyOpen(dir.path, options)
-        var ledger = Ledger()
-        for i in 0..<20 { let error = ledger.put(db, Self.key("ok", i), DataDirectory.value(i)); #expect(error == nil) }
+        let (options, db, faults, ledger0) = try Self.openWithTwentyWrites(dir, mode: mode, mappedAppends: false)
+        var ledger = ledger0
         #expect(ledger.lastLSN == 20)
 
         faults.inject(.init(writeErrno: ENOSPC, pathFilter: "/wal/"))

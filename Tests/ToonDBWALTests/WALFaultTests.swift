@@ -15,7 +15,7 @@ struct WALFaultTests {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
         let faults = FaultInjectingBackend(wrapping: POSIXBackend())
-        let (writer, _) = try openWriter(wal, backend: faults, segmentSize: 1 << 20)
+        let (writer, _) = try openWriter(wal, backend: faults, segmentSize: 1 << 20, mapped: false)
         try appendEach(writer, from: 1, count: 10, sync: sync)
         let path = try segments(wal).last!.path
         let sizeBefore = writer.totalBytes
@@ -48,7 +48,7 @@ struct WALFaultTests {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
         let torn = TornWriteBackend(filter: "/wal/")
-        let (writer, _) = try openWriter(wal, backend: torn, segmentSize: 1 << 20)
+        let (writer, _) = try openWriter(wal, backend: torn, segmentSize: 1 << 20, mapped: false)
         try appendEach(writer, from: 1, count: 10, sync: sync)
         let path = try segments(wal).last!.path
         let sizeBefore = writer.totalBytes

@@ -21,12 +21,19 @@ struct WALPreallocationTests {
         return try segments(copy).last!
     }
 
-    @Test("the open segment is reserved a chunk ahead; close cuts it back to the records and stops appends")
-    func reservedThenTrimmed() throws {
+    /// A writer on a fresh log with 8 MiB segments, holding records 1 through `count`.
+    func filledWriter(_ wal: String, count: Int, sync: Bool = false, mapped: Bool = true,
+                      backend: any IOBackend = POSIXBackend()) throws -> WALWriter {
+        let (writer, _) = try openWriter(wal, backend: backend, segmentSize: 8 << 20, mapped: mapped)
+        try appendEach(writer, from: 1, count: count, sync: sync)
+        return writer
+    }
+
+    @Test("the open segment is reserved a chunk ahead; close cuts it back to the records and stops appends", arguments: [true, false])
+    func reservedThenTrimmed(mapped: Bool) throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        let (writer, _) = try openWriter(wal, segmentSize: 8 << 20)
-        try appendEach(writer, from: 1, count: 20)
+        let writer = try filledWriter(wal, count: 20, mapped: mapped)
         let path = try segments(wal).last!.path
         #expect(try FileSystem.fileSize(path) == WALWriter.preallocationChunk)
         #expect(writer.totalBytes < WALWriter.preallocationChunk)
@@ -49,12 +56,30 @@ struct WALPreallocationTests {
         #expect(replayed.records.last == expectedRecord(21, size: Int(WALWriter.preallocationChunk) + 100))
     }
 
-    @Test("zeros after the last record (a crash with the reservation in place) end the log: nothing reported, the tail is cut, appends continue")
-    func zeroTailAfterCrash() throws {
+    @Test("mapped appends are stores into the segment, not backend writes; appends over the limit are written")
+    func mappedAppendsBypassWrites() throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        let (writer, _) = try openWriter(wal, segmentSize: 8 << 20)
-        try appendEach(writer, from: 1, count: 30, sync: true)
+        let faults = FaultInjectingBackend(wrapping: POSIXBackend())
+        let writer = try filledWriter(wal, count: 3, backend: faults)
+        faults.inject(.init(writeErrno: EIO, pathFilter: "/wal/"))
+        try appendEach(writer, from: 4, count: 50)
+        let large = failure { () throws(StorageError) in try append(writer, 54...54, size: 64 << 10) }
+        #expect(large?.code == .io, "a 64 KiB append goes through the backend's write")
+        faults.heal()
+        try append(writer, 54...54, size: 64 << 10)
+        try writer.close()
+        let replayed = replay(wal)
+        #expect(replayed.error == nil)
+        #expect(replayed.records == (1...53).map { expectedRecord($0) } + [expectedRecord(54, size: 64 << 10)])
+    }
+
+    @Test("zeros after the last record (a crash with the reservation in place) end the log: nothing reported, the tail is cut, appends continue",
+          arguments: [true, false], [true, false])
+    func zeroTailAfterCrash(mapped: Bool, sync: Bool) throws {
+        let dir = TemporaryDirectory("toondb-wal")
+        let wal = dir.child("wal")
+        let writer = try filledWriter(wal, count: 30, sync: sync, mapped: mapped)
         let end = writer.totalBytes
         let copy = dir.child("crashed")
         let crashed = try crashCopy(of: wal, into: copy)
@@ -67,7 +92,7 @@ struct WALPreallocationTests {
         #expect(first.lsns == Array(1...30))
         #expect(try FileSystem.fileSize(crashed.path) == end, "repair cut the zeros off")
 
-        let (again, reopened) = try openWriter(copy, segmentSize: 8 << 20)
+        let (again, reopened) = try openWriter(copy, segmentSize: 8 << 20, mapped: mapped)
         #expect(reopened.lastLSN == 30)
         try appendEach(again, from: 31, count: 5)
         let second = replay(copy, repair: false)
@@ -79,8 +104,7 @@ struct WALPreallocationTests {
     func tornRecordBeforeZeros() throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        let (writer, _) = try openWriter(wal, segmentSize: 8 << 20)
-        try appendEach(writer, from: 1, count: 10)
+        let writer = try filledWriter(wal, count: 10)
         let end = Int(writer.totalBytes)
         let copy = dir.child("crashed")
         let crashed = try crashCopy(of: wal, into: copy)
@@ -96,29 +120,37 @@ struct WALPreallocationTests {
         #expect(try FileSystem.fileSize(crashed.path) == Int64(end))
     }
 
-    @Test("a full disk when the next chunk is reserved fails the append before anything is written, without stopping the WAL")
-    func diskFullOnReservation() throws {
+    @Test("a full disk when the next chunk is reserved fails the append before anything is written, without stopping the WAL",
+          arguments: [true, false])
+    func diskFullOnReservation(mapped: Bool) throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
         let faults = FaultInjectingBackend(wrapping: POSIXBackend())
-        let (writer, _) = try openWriter(wal, backend: faults, segmentSize: 8 << 20)
-        try appendEach(writer, from: 1, count: 5)
+        // Small records up to just under the first chunk's end, so the next small append (a
+        // mapped one, when mapping) needs the second chunk.
+        let (writer, _) = try openWriter(wal, backend: faults, segmentSize: 8 << 20, mapped: mapped)
+        var next: LSN = 1
+        while writer.totalBytes + Int64(recordSize(next, size: 4000)) <= WALWriter.preallocationChunk {
+            try append(writer, next...next, size: 4000)
+            next += 1
+        }
         let path = try segments(wal).last!.path
         let before = try FileDamage.read(path)
+        #expect(before.count == Int(WALWriter.preallocationChunk))
 
         faults.inject(.init(writeErrno: ENOSPC, pathFilter: "/wal/"))
-        let big = Int(WALWriter.preallocationChunk)
-        let error = failure { () throws(StorageError) in try append(writer, 6...6, size: big) }
+        let error = failure { () throws(StorageError) in try append(writer, next...next, size: 4000) }
         #expect(error?.code == .diskFull)
         #expect(error?.message.contains("reserving space") == true, "\(error?.message ?? "")")
         #expect(try FileDamage.read(path) == before, "nothing written")
         #expect(writer.poisonedError == nil)
 
         faults.heal()
-        try append(writer, 6...6, size: big)
+        try append(writer, next...next, size: 4000)
         try writer.close()
         let replayed = replay(wal)
         #expect(replayed.error == nil)
-        #expect(replayed.lsns == Array(1...6))
+        #expect(replayed.lsns == Array(1...next))
+        #expect(replayed.records.last == expectedRecord(next, size: 4000))
     }
 }

@@ -58,11 +58,14 @@ func replay(_ directory: String, backend: any IOBackend = POSIXBackend(), after:
     return result
 }
 
-/// Recovers `directory` and opens a writer after it (what the engine does at open).
-func openWriter(_ directory: String, backend: any IOBackend = POSIXBackend(), segmentSize: Int64 = 64 << 20) throws -> (WALWriter, WALRecoveryOutcome) {
+/// Recovers `directory` and opens a writer after it (what the engine does at open). `mapped`:
+/// small appends are stored into the mapped segment (the default) instead of written through
+/// `backend`, whose write faults then never fire.
+func openWriter(_ directory: String, backend: any IOBackend = POSIXBackend(), segmentSize: Int64 = 64 << 20,
+                mapped: Bool = true) throws -> (WALWriter, WALRecoveryOutcome) {
     let outcome = try WALRecovery.replay(directory: directory, backend: backend, after: 0) { (_) throws(StorageError) in }
     let writer = try WALWriter(directory: directory, backend: backend, lastLSN: outcome.lastLSN, tail: outcome.tail,
-                               options: WALWriter.Options(segmentSize: segmentSize))
+                               options: WALWriter.Options(segmentSize: segmentSize, mappedAppends: mapped))
     return (writer, outcome)
 }
 

@@ -9,11 +9,12 @@ import ToonDBWAL
 
 @Suite("WAL writer and recovery", .serialized)
 struct WALWriterRecoveryTests {
-    @Test("records round trip across many segments; names, headers, sizes and LSNs agree", arguments: [false, true])
-    func roundTripAcrossSegments(sync: Bool) throws {
+    @Test("records round trip across many segments; names, headers, sizes and LSNs agree (appends mapped or written)",
+          arguments: [false, true], [true, false])
+    func roundTripAcrossSegments(sync: Bool, mapped: Bool) throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        let (writer, fresh) = try openWriter(wal, segmentSize: 1024)
+        let (writer, fresh) = try openWriter(wal, segmentSize: 1024, mapped: mapped)
         #expect(fresh.lastLSN == 0)
         #expect(fresh.tail == nil)
         var rng = SeededRandom(seed: 7)

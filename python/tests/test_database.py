@@ -512,6 +512,7 @@ def test_every_documented_option_is_accepted(db_path):
         "sync_interval_ms": 50,
         "group_commit": False,
         "wal_enabled": True,
+        "wal_mapped_appends": False,
         "memtable_size_bytes": 1 << 20,
         "max_value_size_bytes": 1 << 20,
         "block_cache_size_bytes": 4 << 20,

@@ -159,7 +159,7 @@ public final class Database: @unchecked Sendable {
             // lastLSN + 1, and the old one is skipped by later recoveries as wholly flushed.
             let tail = outcome.nextLSNAfterTail == lastLSN + 1 ? outcome.tail : nil
             wal = try WALWriter(directory: path + "/wal", backend: backend, lastLSN: lastLSN, tail: tail,
-                                options: WALWriter.Options(segmentSize: options.walSegmentSize))
+                                options: WALWriter.Options(segmentSize: options.walSegmentSize, mappedAppends: options.walMappedAppends))
             try removeOrphanFiles()
             options.logger.info("opened database", metadata: [
                 "path": "\(path)", "lastLSN": "\(lastLSN)", "replayed": "\(outcome.replayedRecords)", "io": "\(backend.kind.rawValue)",

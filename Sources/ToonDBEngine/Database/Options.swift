@@ -58,6 +58,10 @@ public struct DatabaseOptions: Sendable {
     public var targetTableSize: Int64 = 64 << 20
     /// WAL segment size.
     public var walSegmentSize: Int64 = 64 << 20
+    /// Small WAL appends are stored into a shared mapping of the preallocated segment instead
+    /// of written with `pwrite` (the same page-cache pages, no system call per commit; see
+    /// docs/wal-format.md). Off: every append is written through the I/O backend.
+    public var walMappedAppends = true
     /// Leader epoch (term) stamped on WAL records.
     public var epoch: UInt64 = 0
     /// I/O backend: automatic (io_uring when allowed), io_uring or posix. `TOONDB_IO` overrides.

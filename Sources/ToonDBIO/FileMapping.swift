@@ -1,0 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A shared, writable memory mapping of the start of a file, unmapped when the value is
+/// destroyed.
+///
+/// Stores into the mapping land in the kernel's page cache, the same pages a `pwrite` would
+/// fill, so they survive the process (a crash of the process loses nothing once the store is
+/// done) and an `fdatasync` of the file makes them durable. Only bytes inside the file may be
+/// touched: a store beyond its end raises SIGBUS, so callers reserve the space first
+/// (``File/preallocate(offset:length:)``).
+public struct FileMapping: ~Copyable, @unchecked Sendable {
+    /// The first byte of the mapping (offset 0 of the file).
+    public let base: UnsafeMutableRawPointer
+    /// Bytes mapped (a multiple of the page size); the file may be shorter.
+    public let length: Int
+
+    /// Maps the first `length` bytes of `file` (rounded up to whole pages) for reading and
+    /// writing, shared with the file.
+    public init(_ file: borrowing File, length: Int) throws(IOError) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let rounded = max(page, (length + page - 1) / page * page)
+        guard let start = mmap(nil, rounded, PROT_READ | PROT_WRITE, MAP_SHARED, file.descriptor, 0),
+              start != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw IOError.last("mmap", path: file.path, detail: "length \(rounded)")
+        }
+        base = start
+        self.length = rounded
+    }
+
+    deinit { munmap(base, length) }
+}
