@@ -22,28 +22,44 @@ public final class ScanIterator: @unchecked Sendable {
         self.pinned = pinned
     }
 
-    /// The user key of the pair `input` is positioned at (reused, so steady-state iteration
-    /// allocates nothing).
-    private var currentKey: [UInt8] = []
+    /// The user key of the pair `input` is positioned at, in memory the iterator owns and
+    /// reuses (a raw buffer rather than an array property: reading an array property of a
+    /// class retains its storage, once per pair here).
+    private var keyBytes = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+    private var keyCapacity = 64
+    private var keyCount = 0
     /// Whether `input` sits on a pair already handed out (its older versions still to skip).
     private var positioned = false
 
+    deinit { keyBytes.deallocate() }
+
+    private var currentKey: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: keyBytes, count: keyCount) }
+
+    private func setCurrentKey(_ key: UnsafeRawBufferPointer) {
+        if key.count > keyCapacity {
+            keyBytes.deallocate()
+            keyCapacity = max(key.count, 2 * keyCapacity)
+            keyBytes = .allocate(byteCount: keyCapacity, alignment: 8)
+        }
+        if let source = key.baseAddress { keyBytes.copyMemory(from: source, byteCount: key.count) }
+        keyCount = key.count
+    }
+
     /// Moves `input` to the next visible pair: the newest version of the next user key with
     /// LSN <= the snapshot, when that version is a value. Returns false at the end.
-    private func advance() throws(StorageError) -> Bool {
+    ///
+    /// `input`, `snapshot` and `end` are this iterator's own, passed in by a caller that read
+    /// them once: every read of a class property holding a reference costs a retain/release
+    /// pair, which dominated a profile of long scans.
+    private func advance(_ input: any InternalIterator, _ snapshot: LSN, _ end: [UInt8]?) throws(StorageError) -> Bool {
         if finished { return false }
         if !started {
             started = true
             try input.seek(InternalKey.encode(start, InternalKey.maxLSN, .value))
         } else if positioned {
             positioned = false
-            try skipVersions()
+            try skipVersions(input)
         }
-        // Locals, not property reads, in the loop: each read of a class property costs a
-        // retain/release pair, which dominated a profile of long scans.
-        let input = self.input
-        let snapshot = self.snapshot
-        let end = self.end
         while input.isValid {
             let ikey = input.key
             let user = InternalKey.userKey(ikey)
@@ -53,41 +69,39 @@ public final class ScanIterator: @unchecked Sendable {
                 try input.next()  // too new for this snapshot
                 continue
             }
-            currentKey.removeAll(keepingCapacity: true)
-            currentKey.append(contentsOf: user)
+            setCurrentKey(user)
             if UInt8(truncatingIfNeeded: trailer) == ValueKind.value.rawValue {
                 positioned = true
                 return true
             }
-            try skipVersions()  // a tombstone hides the key
+            try skipVersions(input)  // a tombstone hides the key
         }
         finished = true
         return false
     }
 
-    /// Advances past the current entry and the remaining (older) versions of `currentKey`.
-    private func skipVersions() throws(StorageError) {
-        let input = self.input
+    /// Advances past the current entry and the remaining (older) versions of the current key.
+    private func skipVersions(_ input: any InternalIterator) throws(StorageError) {
         try input.next()
-        try currentKey.withBytes { (key) throws(StorageError) in
-            while input.isValid, compareBytes(InternalKey.userKey(input.key), key) == 0 {
-                try input.next()
-            }
+        let key = currentKey
+        while input.isValid, compareBytes(InternalKey.userKey(input.key), key) == 0 {
+            try input.next()
         }
     }
 
     /// The next pair, or nil when the range is exhausted.
     public func next() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
-        guard try advance() else { return nil }
-        return (currentKey, [UInt8](input.value))
+        let input = self.input
+        guard try advance(input, snapshot, end) else { return nil }
+        return ([UInt8](currentKey), [UInt8](input.value))
     }
 
     /// Calls `body` with each remaining pair, without copying: the buffers are valid only during
     /// the call. `body` returns false to stop early.
     public func forEach(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) {
-        while try advance() {
-            let keepGoing = try currentKey.withBytes { (key) throws(StorageError) -> Bool in try body(key, input.value) }
-            if !keepGoing { return }
+        let input = self.input, snapshot = self.snapshot, end = self.end
+        while try advance(input, snapshot, end) {
+            if try !body(currentKey, input.value) { return }
         }
     }
 
