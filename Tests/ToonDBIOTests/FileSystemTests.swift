@@ -151,3 +151,48 @@ struct FileSystemTests {
         #expect(FileSystem.directoryName("x") == ".")
     }
 }
+
+@Suite("FileMapping")
+struct FileMappingTests {
+    @Test("stores into a shared mapping are the file's bytes for pread, across the backends, and survive unmapping",
+          arguments: IOBackendKind.allCases)
+    func storesAreFileBytes(kind: IOBackendKind) throws {
+        let backend = try makeBackend(kind)
+        let dir = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let path = dir + "/mapped"
+        let bytes = pattern(10_000, seed: 5)
+        do {
+            let file = try File.open(path, .createNew)
+            // (Results bound first: an #expect's autoclosure cannot borrow the ~Copyable file.)
+            let reserved = try backend.preallocate(file, offset: 0, length: 16_384)
+            let size = try file.size()
+            #expect(reserved)
+            #expect(size == 16_384)
+            let mapping = try FileMapping(file, length: 10_000)
+            #expect(mapping.length == 12_288, "rounded up to whole pages")
+            let base = mapping.base
+            bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            // Visible to reads of the file at once, before any sync or unmap.
+            let seen = try read(backend, file, count: bytes.count, at: 0)
+            #expect(seen == bytes)
+            try backend.sync(file, dataOnly: true)
+        }
+        // The file closed and unmapped: its contents stay, zeros after what was stored.
+        let reread = try FileSystem.readAll(path, backend: backend)
+        #expect(reread.count == 16_384)
+        #expect(Array(reread.prefix(bytes.count)) == bytes)
+        #expect(reread.dropFirst(bytes.count).allSatisfy { $0 == 0 })
+    }
+
+    @Test("mapping a closed descriptor fails with an IOError naming mmap and the path")
+    func mapFailure() throws {
+        let error = ioError {
+            let file = File(descriptor: 1_000_000, path: "/nonexistent/segment")  // never opened
+            _ = try FileMapping(file, length: 4096)
+        }
+        #expect(error?.errno == EBADF)
+        #expect(error?.description.contains("mmap") == true)
+        #expect(error?.description.contains("/nonexistent/segment") == true)
+    }
+}
