@@ -100,6 +100,51 @@ struct WALPreallocationTests {
         #expect(second.records == (1...35).map { expectedRecord($0) })
     }
 
+    @Test("zeros after the records of a closed segment end that segment when the next one continues the LSNs")
+    func zeroTailInClosedSegment() throws {
+        let dir = TemporaryDirectory("toondb-wal")
+        let wal = dir.child("wal")
+        do {
+            let (writer, _) = try openWriter(wal, segmentSize: 1024)
+            try appendEach(writer, from: 1, count: 60)
+            try writer.close()
+        }
+        let files = try segments(wal)
+        #expect(files.count >= 3)
+        // A rotation whose trim did not reach the disk: the closed segment keeps zeros.
+        try FileDamage.write(files[0].path, try FileDamage.read(files[0].path) + [UInt8](repeating: 0, count: 3000))
+
+        let replayed = replay(wal)
+        #expect(replayed.error == nil)
+        #expect(replayed.outcome?.truncatedBytes == 0)
+        #expect(replayed.records == (1...60).map { expectedRecord($0) })
+        #expect(try FileSystem.fileSize(files[0].path) == files[0].size, "repair cut the zeros off")
+    }
+
+    @Test("zeros cannot hide records: zeroed records at the end of a closed segment are a gap, reported as corruption")
+    func zeroedRecordsAreAGap() throws {
+        let dir = TemporaryDirectory("toondb-wal")
+        let wal = dir.child("wal")
+        do {
+            let (writer, _) = try openWriter(wal, segmentSize: 1024)
+            try appendEach(writer, from: 1, count: 60)
+            try writer.close()
+        }
+        let files = try segments(wal)
+        let layout = try FileDamage.walRecords(files[0].path)
+        let lost = layout[layout.count - 2]
+        var bytes = try FileDamage.read(files[0].path)
+        for i in lost.offset..<bytes.count { bytes[i] = 0 }  // its last two records zeroed
+        try FileDamage.write(files[0].path, bytes)
+
+        let replayed = replay(wal)
+        let error = try #require(replayed.error)
+        #expect(error.code == .corruption)
+        #expect(error.message.contains("gap"), "\(error.message)")
+        #expect(error.message.contains("expected LSN \(lost.lsn)"), "\(error.message)")
+        #expect(replayed.records.count == Int(lost.lsn - 1))
+    }
+
     @Test("a record cut short inside the reservation is a torn tail, reported and cut")
     func tornRecordBeforeZeros() throws {
         let dir = TemporaryDirectory("toondb-wal")
