@@ -100,16 +100,19 @@ struct WALPreallocationTests {
         #expect(second.records == (1...35).map { expectedRecord($0) })
     }
 
+    /// A closed log of records 1...60 in 1 KiB segments; its segment files.
+    func closedLog(_ wal: String) throws -> [WALSegmentInfo] {
+        let (writer, _) = try openWriter(wal, segmentSize: 1024)
+        try appendEach(writer, from: 1, count: 60)
+        try writer.close()
+        return try segments(wal)
+    }
+
     @Test("zeros after the records of a closed segment end that segment when the next one continues the LSNs")
     func zeroTailInClosedSegment() throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        do {
-            let (writer, _) = try openWriter(wal, segmentSize: 1024)
-            try appendEach(writer, from: 1, count: 60)
-            try writer.close()
-        }
-        let files = try segments(wal)
+        let files = try closedLog(wal)
         #expect(files.count >= 3)
         // A rotation whose trim did not reach the disk: the closed segment keeps zeros.
         try FileDamage.write(files[0].path, try FileDamage.read(files[0].path) + [UInt8](repeating: 0, count: 3000))
@@ -125,12 +128,7 @@ struct WALPreallocationTests {
     func zeroedRecordsAreAGap() throws {
         let dir = TemporaryDirectory("toondb-wal")
         let wal = dir.child("wal")
-        do {
-            let (writer, _) = try openWriter(wal, segmentSize: 1024)
-            try appendEach(writer, from: 1, count: 60)
-            try writer.close()
-        }
-        let files = try segments(wal)
+        let files = try closedLog(wal)
         let layout = try FileDamage.walRecords(files[0].path)
         let lost = layout[layout.count - 2]
         var bytes = try FileDamage.read(files[0].path)
