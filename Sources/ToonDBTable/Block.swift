@@ -11,7 +11,8 @@ import ToonDBFormat
 /// key delta | value`; at a restart point `shared` is 0.
 ///
 /// The bytes live in a raw allocation (not an array) so iterators can hand out stable
-/// pointers into them; the allocation is the very buffer the block was read into.
+/// pointers into them: the very buffer the block was read into, either its own or a
+/// ``BlockRun`` shared with the blocks read together with it.
 final class Block: @unchecked Sendable {
     /// The contents (`size` bytes; the allocation may be longer, e.g. hold the trailer).
     let base: UnsafeRawPointer
@@ -21,7 +22,9 @@ final class Block: @unchecked Sendable {
     let restartCount: Int
     /// The block's offset in its file (for error messages and as the cache key).
     let fileOffset: Int64
-    private let allocation: UnsafeMutableRawPointer
+    /// The block's own allocation (freed with it), or nil when `run` holds the bytes.
+    private let allocation: UnsafeMutableRawPointer?
+    private let run: BlockRun?
 
     /// Bytes charged to the block cache.
     var charge: Int { size + TableFormat.blockTrailerSize + 96 }
@@ -30,6 +33,7 @@ final class Block: @unchecked Sendable {
     /// been validated by ``validate(_:size:)``.
     private init(allocation: UnsafeMutableRawPointer, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
         self.allocation = allocation
+        self.run = nil
         self.base = UnsafeRawPointer(allocation)
         self.size = size
         self.restartsOffset = layout.restartsOffset
@@ -37,7 +41,29 @@ final class Block: @unchecked Sendable {
         self.fileOffset = fileOffset
     }
 
-    deinit { allocation.deallocate() }
+    private init(run: BlockRun, at start: Int, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
+        self.allocation = nil
+        self.run = run
+        self.base = UnsafeRawPointer(run.bytes + start)
+        self.size = size
+        self.restartsOffset = layout.restartsOffset
+        self.restartCount = layout.restartCount
+        self.fileOffset = fileOffset
+    }
+
+    deinit { allocation?.deallocate() }
+
+    /// Whether the bytes live in a ``BlockRun`` shared with other blocks.
+    var isInRun: Bool { run != nil }
+
+    /// The same block in memory of its own. The block cache swaps a run's block for this at
+    /// its first hit, so a block that stays cached does not keep its whole run (up to 2 MiB)
+    /// allocated after the others are evicted.
+    func owningCopy() -> Block {
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(size, 1), alignment: 16)
+        copy.copyMemory(from: base, byteCount: size)
+        return Block(allocation: copy, size: size, layout: (restartsOffset, restartCount), fileOffset: fileOffset)
+    }
 
     /// Checks the restart array of `size` bytes at `base`; returns where it starts and how
     /// many restarts it has. A block without entries has `restartCount` 0.
@@ -68,11 +94,14 @@ final class Block: @unchecked Sendable {
         return Block(allocation: allocation, size: size, layout: layout, fileOffset: fileOffset)
     }
 
-    /// Copies `bytes` into a new block (used for blocks that were read as part of a larger span).
-    static func copying(_ bytes: UnsafeRawBufferPointer, fileOffset: Int64, path: String, what: String) throws(StorageError) -> Block {
-        let allocation = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes.count, 1), alignment: 16)
-        if let source = bytes.baseAddress, bytes.count > 0 { allocation.copyMemory(from: source, byteCount: bytes.count) }
-        return try make(taking: allocation, size: bytes.count, fileOffset: fileOffset, path: path, what: what)
+    /// The block of `size` bytes at byte `start` of `run` (kept alive by the block), or throws
+    /// when its restart array is malformed.
+    static func make(in run: BlockRun, at start: Int, size: Int, fileOffset: Int64,
+                     path: String, what: String) throws(StorageError) -> Block {
+        guard let layout = validate(UnsafeRawPointer(run.bytes + start), size: size) else {
+            throw .corruption("\(what) block has a malformed restart array (\(size) bytes)", path: path, offset: fileOffset)
+        }
+        return Block(run: run, at: start, size: size, layout: layout, fileOffset: fileOffset)
     }
 
     @inline(__always)
@@ -276,4 +305,18 @@ struct BlockCursorCore {
             try decode(at: nextOffset)
         }
     }
+}
+
+/// Memory holding consecutive blocks of a table read with one `pread` (a scan's read-ahead),
+/// freed when the last block cut from it goes.
+final class BlockRun: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+    let count: Int
+
+    init(count: Int) {
+        bytes = .allocate(byteCount: Swift.max(count, 1), alignment: 16)
+        self.count = count
+    }
+
+    deinit { bytes.deallocate() }
 }

@@ -53,9 +53,18 @@ public final class BlockCache: Sendable {
         return shards[Int(truncatingIfNeeded: h >> 32) & shardMask]
     }
 
-    func lookup(fileNumber: UInt64, offset: UInt64) -> Block? {
+    /// The cached block, refreshed as most recently used. A block that shares a read-ahead
+    /// run is given memory of its own first (see ``Block/owningCopy()``), unless `forScan`: a
+    /// scan walks the whole run again, so it keeps the run rather than copy block by block.
+    func lookup(fileNumber: UInt64, offset: UInt64, forScan: Bool = false) -> Block? {
         let key = Key(file: fileNumber, offset: offset)
-        return shard(key).state.withLock { $0.lookup(key) }
+        return shard(key).state.withLock { $0.lookup(key, keepingRun: forScan) }
+    }
+
+    /// Whether the block is held, without counting a hit or a miss or refreshing it.
+    func contains(fileNumber: UInt64, offset: UInt64) -> Bool {
+        let key = Key(file: fileNumber, offset: offset)
+        return shard(key).state.withLock { $0.map[key] != nil }
     }
 
     func insert(fileNumber: UInt64, offset: UInt64, block: Block) {
@@ -119,7 +128,7 @@ private struct Shard {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    mutating func lookup(_ key: BlockCache.Key) -> Block? {
+    mutating func lookup(_ key: BlockCache.Key, keepingRun: Bool) -> Block? {
         guard let i = map[key] else {
             misses += 1
             return nil
@@ -128,6 +137,12 @@ private struct Shard {
         if i != newest {
             unlink(i)
             pushNewest(i)
+        }
+        if !keepingRun, let block = nodes[Int(i)].block, block.isInRun {
+            // Wanted again: give it memory of its own and let go of the run (see Block.owningCopy).
+            let copy = block.owningCopy()
+            nodes[Int(i)].block = copy
+            return copy
         }
         return nodes[Int(i)].block
     }

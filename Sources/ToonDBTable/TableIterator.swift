@@ -17,6 +17,15 @@ public final class TableIterator: InternalIterator {
     private var dataBlock: Block?
     /// Offset of `dataBlock` in the file; `UInt64.max` when none is loaded.
     private var dataOffset: UInt64 = .max
+    /// Read-ahead: blocks read together with the last one that missed, in file order, and
+    /// the next one expected. Where the last block loaded ends, and how many misses in a row
+    /// were each the block right after the previous one (the read-ahead grows with it).
+    private var ahead: [Block] = []
+    private var aheadNext = 0
+    private var previousEnd: UInt64 = .max
+    private var streak = 0
+    /// A run read ahead stops at this many bytes.
+    static let maxReadAhead = 2 << 20
 
     @inline(__always) private var indexCursor: UnsafeMutablePointer<BlockCursorCore> { cursors }
     @inline(__always) private var dataCursor: UnsafeMutablePointer<BlockCursorCore> { cursors + 1 }
@@ -106,10 +115,50 @@ public final class TableIterator: InternalIterator {
         dataCursor.pointee.invalidate()
         dataBlock = nil
         dataOffset = .max
-        let block = try reader.dataBlock(handle, fillCache: fillCache)
+        let block = try fetch(handle)
+        previousEnd = handle.offset + handle.size + UInt64(TableFormat.blockTrailerSize)
         dataBlock = block
         dataOffset = handle.offset
         dataCursor.pointee.attach(block)
+    }
+
+    /// The block at `handle`: read ahead already, cached, or read now. A miss right after the
+    /// previous block reads the blocks that follow it too, in one read: 8 KiB, doubling with
+    /// each such miss up to ``maxReadAhead``, stopping at a block the cache holds.
+    private func fetch(_ handle: BlockHandle) throws(StorageError) -> Block {
+        if aheadNext < ahead.count, ahead[aheadNext].fileOffset == Int64(handle.offset) {
+            aheadNext += 1
+            return ahead[aheadNext - 1]
+        }
+        ahead.removeAll(keepingCapacity: true)
+        aheadNext = 0
+        if let cache = reader.cache, let block = cache.lookup(fileNumber: reader.fileNumber, offset: handle.offset, forScan: true) { return block }
+        streak = handle.offset == previousEnd ? streak + 1 : 0
+        guard streak > 0 else { return try reader.dataBlock(handle, fillCache: fillCache) }
+        let handles = try reader.dataHandles()
+        guard let first = Self.position(of: handle.offset, in: handles) else {
+            throw .corruption("data block at offset \(handle.offset) is not in the index", path: reader.path, offset: Int64(handle.offset))
+        }
+        let budget = UInt64(min(4096 << min(streak, 16), Self.maxReadAhead))
+        var end = first + 1
+        var bytes = handles[first].size
+        while end < handles.count, bytes + handles[end].size <= budget, !reader.isCached(handles[end].offset) {
+            bytes += handles[end].size
+            end += 1
+        }
+        ahead = try reader.readRun(handles[first..<end], fillCache: fillCache)
+        aheadNext = 1
+        return ahead[0]
+    }
+
+    /// The index of the handle at `offset` in `handles` (sorted by offset).
+    private static func position(of offset: UInt64, in handles: [BlockHandle]) -> Int? {
+        var low = 0, high = handles.count
+        while low < high {
+            let mid = (low + high) / 2
+            if handles[mid].offset < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < handles.count && handles[low].offset == offset ? low : nil
     }
 
     /// While the data cursor is at the end of its block, moves to the next block's first entry.

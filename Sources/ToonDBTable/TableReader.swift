@@ -1,3 +1,4 @@
+import Synchronization
 import ToonDBFormat
 import ToonDBIO
 
@@ -34,6 +35,9 @@ public final class TableReader: Sendable {
     let filter: BloomFilter?
     /// Data blocks (and their trailers) lie before this offset.
     let dataLimit: UInt64
+    /// Every data block's handle in file order, decoded from the index the first time a scan
+    /// reads ahead (16 bytes per block; point reads never need it).
+    private let handleList = Mutex<[BlockHandle]?>(nil)
 
     private init(path: String, fileNumber: UInt64, properties: TableProperties, fileSize: Int64, file: TableFile,
                  backend: any IOBackend, cache: BlockCache?, options: TableOptions, index: Block, filter: BloomFilter?) {
@@ -160,6 +164,65 @@ public final class TableReader: Sendable {
         let block = try Self.readBlock(file: file, backend: backend, handle: handle, what: "data")
         if fillCache, let cache { cache.insert(fileNumber: fileNumber, offset: handle.offset, block: block) }
         return block
+    }
+
+    /// Every data block's handle, in file (and key) order.
+    func dataHandles() throws(StorageError) -> [BlockHandle] {
+        if let list = handleList.withLock({ $0 }) { return list }
+        var list: [BlockHandle] = []
+        var cursor = BlockCursorCore(key: KeyBuffer(capacity: 64))
+        defer { cursor.key.release() }
+        cursor.attach(index)
+        do { try cursor.seekToFirst() } catch { throw corruption(error, in: index, what: "index") }
+        while cursor.isValid {
+            list.append(try decodeHandle(cursor.valueBytes))
+            do { try cursor.next() } catch { throw corruption(error, in: index, what: "index") }
+        }
+        handleList.withLock { $0 = list }
+        return list
+    }
+
+    /// Reads the data blocks `handles` (consecutive in the file, none cached) with one read
+    /// into one ``BlockRun``, checks each block's trailer and restart array, and caches them
+    /// when `fillCache`. A run whose handles are not back to back is read block by block.
+    func readRun(_ handles: ArraySlice<BlockHandle>, fillCache: Bool) throws(StorageError) -> [Block] {
+        guard let first = handles.first else { return [] }
+        let trailer = UInt64(TableFormat.blockTrailerSize)
+        var end = first.offset
+        for handle in handles {
+            try checkDataHandle(handle)
+            guard handle.offset == end else {
+                return try handles.map { (handle) throws(StorageError) in try dataBlock(handle, fillCache: fillCache) }
+            }
+            end = handle.offset + handle.size + trailer
+        }
+        let total = Int(end - first.offset)
+        let run = BlockRun(count: total)
+        let count: Int
+        do {
+            count = try backend.read(file.file, into: UnsafeMutableRawBufferPointer(start: run.bytes, count: total), at: Int64(first.offset))
+        } catch {
+            throw StorageError(error, context: "reading \(handles.count) data blocks of table \(path) at offset \(first.offset)")
+        }
+        guard count == total else {
+            throw .corruption("data blocks truncated (read \(count) of \(total) bytes)", path: path, offset: Int64(first.offset))
+        }
+        var blocks: [Block] = []
+        blocks.reserveCapacity(handles.count)
+        for handle in handles {
+            let start = Int(handle.offset - first.offset)
+            let size = Int(handle.size)
+            try verifyBlockTrailer(run.bytes + start, size: size, path: path, offset: Int64(handle.offset), what: "data")
+            let block = try Block.make(in: run, at: start, size: size, fileOffset: Int64(handle.offset), path: path, what: "data")
+            if fillCache, let cache { cache.insert(fileNumber: fileNumber, offset: handle.offset, block: block) }
+            blocks.append(block)
+        }
+        return blocks
+    }
+
+    /// Whether the block cache holds the data block at `offset` (not counted as a lookup).
+    func isCached(_ offset: UInt64) -> Bool {
+        cache?.contains(fileNumber: fileNumber, offset: offset) ?? false
     }
 
     /// Turns a decoding failure inside `block` into a corruption error naming the file.

@@ -155,6 +155,18 @@ struct TableRoundTripTests {
 
 @Suite("SSTable details")
 struct TableDetailTests {
+    /// Enough entries for several hundred data blocks (the read-ahead tests).
+    static let scanModel = Model.random(count: 60_000, seed: 12)
+
+    /// `scanModel` built into a table in `dir`, opened with a 64 MiB cache of its own.
+    static func scanTable(_ dir: TemporaryDirectory, fileNumber: UInt64) throws -> (TableReader, BlockCache) {
+        let backend = POSIXBackend()
+        let path = dir.file("\(fileNumber).sst")
+        try buildTable(path, scanModel.entries, backend: backend)
+        let cache = BlockCache(capacity: 64 << 20)
+        return (try TableReader.open(path: path, fileNumber: fileNumber, backend: backend, cache: cache), cache)
+    }
+
     @Test("bloom filter: no false negatives, false positives under 2% at 10 bits per key")
     func bloom() throws {
         let dir = TemporaryDirectory()
@@ -346,6 +358,77 @@ struct TableDetailTests {
         cache.removeAll()
         _ = try collect(reader.makeIterator(fillCache: false))
         #expect(cache.statistics.count == 0)
+    }
+
+    @Test("a full iteration reads ahead: far fewer cache lookups than blocks, every entry intact, with and without filling the cache",
+          arguments: [true, false])
+    func readAhead(fillCache: Bool) throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        let model = Self.scanModel
+        let (reader, cache) = try Self.scanTable(dir, fileNumber: 4)
+        let blocks = Int(reader.properties.dataBlockCount)
+        #expect(blocks > 500)
+
+        let all = try collect(reader.makeIterator(fillCache: fillCache))
+        #expect(all.map(\.key) == model.keys)
+        #expect(all.map(\.value) == model.entries.map(\.value))
+        // Runs double up to 2 MiB: a few dozen reads, not one per block.
+        #expect(cache.misses < blocks / 10, "\(cache.misses) lookups missed for \(blocks) blocks")
+        #expect(cache.statistics.count == (fillCache ? blocks : 0))
+        let handles = try reader.dataHandles()
+        #expect(handles.count == blocks)
+        if fillCache {
+            // A block read in a run and wanted again gets memory of its own (the run can go).
+            let offset = handles[blocks / 2].offset
+            let first = try #require(cache.lookup(fileNumber: 4, offset: offset))
+            #expect(!first.isInRun)
+            let again = try #require(cache.lookup(fileNumber: 4, offset: offset))
+            #expect(again === first)
+            #expect(try reader.get(model.userKeys[0], snapshot: .max) == model.expected(model.userKeys[0], snapshot: .max))
+        }
+    }
+
+    @Test("read-ahead stops at a cached block and resumes after it; the entries are the same")
+    func readAheadAroundCachedBlocks() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        let model = Self.scanModel
+        let (reader, cache) = try Self.scanTable(dir, fileNumber: 5)
+        // Point reads put scattered blocks in the cache first.
+        for i in stride(from: 0, to: model.userKeys.count, by: 997) { _ = try reader.get(model.userKeys[i], snapshot: .max) }
+        let cached = cache.statistics.count
+        #expect(cached > 20)
+        let all = try collect(reader.makeIterator())
+        #expect(all.map(\.key) == model.keys)
+        #expect(all.map(\.value) == model.entries.map(\.value))
+        #expect(cache.statistics.count == Int(reader.properties.dataBlockCount))
+    }
+
+    @Test("a flipped byte in a block read ahead fails the iteration with .corruption naming the file and the block")
+    func readAheadCorruption() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        let backend = POSIXBackend()
+        let good = dir.file("good.sst")
+        try buildTable(good, Self.scanModel.entries, backend: backend)
+        let reader = try TableReader.open(path: good, fileNumber: 6, backend: backend, cache: nil)
+        let handles = try reader.dataHandles()
+        // A block deep in the table, so it is read as part of a run, not alone.
+        let victim = handles[handles.count / 2]
+        var bytes = try FileDamage.read(good)
+        bytes[Int(victim.offset) + Int(victim.size) / 2] ^= 0x10
+        let path = dir.file("broken.sst")
+        try FileDamage.write(path, bytes)
+        let broken = try TableReader.open(path: path, fileNumber: 7, backend: backend, cache: BlockCache())
+        do {
+            _ = try collect(broken.makeIterator())
+            Issue.record("expected corruption")
+        } catch {
+            #expect(error.code == .corruption)
+            #expect(error.message.contains(path))
+            #expect(error.message.contains("offset \(victim.offset)"), "\(error.message)")
+        }
     }
 
     @Test("LRU evicts the least recently used blocks first and respects the capacity")
