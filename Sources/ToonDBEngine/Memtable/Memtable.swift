@@ -442,7 +442,12 @@ final class MemtableIterator: InternalIterator {
     var isValid: Bool { node != nil }
     func seekToFirst() { node = memtable.first }
     func seek(_ target: [UInt8]) { node = target.withUnsafeBytes { memtable.seek($0) } }
-    func next() { node = node.flatMap { Memtable.next($0, 0) } }
+    func next() {
+        node = node.flatMap { Memtable.next($0, 0) }
+        // Nodes lie wherever they were allocated: start loading the one after, whose key the
+        // merge reads at the next step.
+        if let node, let following = Memtable.next(node, 0) { toondb_prefetch(following, 128) }
+    }
     var key: UnsafeRawBufferPointer { Memtable.key(node!) }
     var value: UnsafeRawBufferPointer { Memtable.value(node!) }
 }
