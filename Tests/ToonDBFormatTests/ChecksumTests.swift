@@ -32,6 +32,21 @@ struct ChecksumTests {
         #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
     }
 
+    @Test("lengths around the three-lane runs (2016 bytes) and block sizes match the bitwise reference at every alignment")
+    func interleavedLengths() {
+        var rng = TestRandom(seed: 6)
+        let data = rng.bytes(12_300)
+        var mismatches: [String] = []
+        for start in 0..<8 {
+            for length in [2015, 2016, 2017, 2023, 2024, 4031, 4032, 4033, 4096, 4101, 6048, 6049, 12_000] {
+                let slice = data[start..<(start + length)]
+                if CRC32C.checksum(slice) != referenceCRC32C(Array(slice)) { mismatches.append("start \(start) length \(length)") }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 4096)) == referenceCRC32C([UInt8](repeating: 0, count: 4096)))
+    }
+
     @Test("extending a checksum equals checksumming the concatenation")
     func extending() {
         var rng = TestRandom(seed: 4)
