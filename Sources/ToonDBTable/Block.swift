@@ -57,7 +57,7 @@ final class Block: @unchecked Sendable {
     var isInRun: Bool { run != nil }
 
     /// The same block in memory of its own. The block cache swaps a run's block for this at
-    /// its first hit, so a block that stays cached does not keep its whole run (up to 2 MiB)
+    /// its first hit, so a block that stays cached does not keep its whole run (up to 256 KiB)
     /// allocated after the others are evicted.
     func owningCopy() -> Block {
         let copy = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(size, 1), alignment: 16)

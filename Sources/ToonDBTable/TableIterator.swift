@@ -24,8 +24,9 @@ public final class TableIterator: InternalIterator {
     private var aheadNext = 0
     private var previousEnd: UInt64 = .max
     private var streak = 0
-    /// A run read ahead stops at this many bytes.
-    static let maxReadAhead = 2 << 20
+    /// A run read ahead stops at this many bytes (RocksDB's automatic read-ahead limit): what
+    /// each open iterator may hold; 2 MiB scanned no faster.
+    static let maxReadAhead = 256 << 10
 
     @inline(__always) private var indexCursor: UnsafeMutablePointer<BlockCursorCore> { cursors }
     @inline(__always) private var dataCursor: UnsafeMutablePointer<BlockCursorCore> { cursors + 1 }
@@ -134,7 +135,7 @@ public final class TableIterator: InternalIterator {
         aheadNext = 0
         if let cache = reader.cache, let block = cache.lookup(fileNumber: reader.fileNumber, offset: handle.offset, forScan: true) { return block }
         streak = handle.offset == previousEnd ? streak + 1 : 0
-        guard streak > 0 else { return try reader.dataBlock(handle, fillCache: fillCache) }
+        guard streak > 0 else { return try reader.readDataBlock(handle, fillCache: fillCache) }
         let handles = try reader.dataHandles()
         guard let first = Self.position(of: handle.offset, in: handles) else {
             throw .corruption("data block at offset \(handle.offset) is not in the index", path: reader.path, offset: Int64(handle.offset))

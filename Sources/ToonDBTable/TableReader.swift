@@ -160,6 +160,12 @@ public final class TableReader: Sendable {
     /// The data block at `handle`, from the cache or the file (then cached when `fillCache`).
     func dataBlock(_ handle: BlockHandle, fillCache: Bool = true) throws(StorageError) -> Block {
         if let cache, let block = cache.lookup(fileNumber: fileNumber, offset: handle.offset) { return block }
+        return try readDataBlock(handle, fillCache: fillCache)
+    }
+
+    /// The data block at `handle` read from the file (the caller looked in the cache), then
+    /// cached when `fillCache`.
+    func readDataBlock(_ handle: BlockHandle, fillCache: Bool) throws(StorageError) -> Block {
         try checkDataHandle(handle)
         let block = try Self.readBlock(file: file, backend: backend, handle: handle, what: "data")
         if fillCache, let cache { cache.insert(fileNumber: fileNumber, offset: handle.offset, block: block) }
@@ -192,7 +198,7 @@ public final class TableReader: Sendable {
         for handle in handles {
             try checkDataHandle(handle)
             guard handle.offset == end else {
-                return try handles.map { (handle) throws(StorageError) in try dataBlock(handle, fillCache: fillCache) }
+                return try handles.map { (handle) throws(StorageError) in try readDataBlock(handle, fillCache: fillCache) }
             }
             end = handle.offset + handle.size + trailer
         }
