@@ -51,7 +51,9 @@ public final class ScanIterator: @unchecked Sendable {
     /// `input`, `snapshot` and `end` are this iterator's own, passed in by a caller that read
     /// them once: every read of a class property holding a reference costs a retain/release
     /// pair, which dominated a profile of long scans.
-    private func advance(_ input: any InternalIterator, _ snapshot: LSN, _ end: [UInt8]?) throws(StorageError) -> Bool {
+    /// Generic so that the walk over a ``MergingIterator`` (the usual input) is specialized:
+    /// direct calls instead of protocol dispatch for every step (see ``forEach(_:)``).
+    private func advance<Input: InternalIterator>(_ input: Input, _ snapshot: LSN, _ end: [UInt8]?) throws(StorageError) -> Bool {
         if finished { return false }
         if !started {
             started = true
@@ -81,7 +83,7 @@ public final class ScanIterator: @unchecked Sendable {
     }
 
     /// Advances past the current entry and the remaining (older) versions of the current key.
-    private func skipVersions(_ input: any InternalIterator) throws(StorageError) {
+    private func skipVersions<Input: InternalIterator>(_ input: Input) throws(StorageError) {
         try input.next()
         let key = currentKey
         while input.isValid, compareBytes(InternalKey.userKey(input.key), key) == 0 {
@@ -99,7 +101,15 @@ public final class ScanIterator: @unchecked Sendable {
     /// Calls `body` with each remaining pair, without copying: the buffers are valid only during
     /// the call. `body` returns false to stop early.
     public func forEach(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) {
-        let input = self.input, snapshot = self.snapshot, end = self.end
+        if let merging = input as? MergingIterator {
+            try walk(merging, body)
+        } else {
+            try walk(input, body)
+        }
+    }
+
+    private func walk<Input: InternalIterator>(_ input: Input, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) {
+        let snapshot = self.snapshot, end = self.end
         while try advance(input, snapshot, end) {
             if try !body(currentKey, input.value) { return }
         }
