@@ -165,6 +165,10 @@ static int append_pair(void *ctx, const uint8_t *key, size_t key_len, const uint
     }
     PyTuple_SET_ITEM(pair, 0, k);
     PyTuple_SET_ITEM(pair, 1, v);
+    /* Two bytes objects cannot be part of a reference cycle: leave the pair out of the
+       cyclic GC's young generation at once (CPython would untrack it at its first collection
+       anyway), so the collections a long scan's allocations trigger have nothing to walk. */
+    PyObject_GC_UnTrack(pair);
     int failed = PyList_Append((PyObject *)ctx, pair);
     Py_DECREF(pair);
     return failed ? 1 : 0;
