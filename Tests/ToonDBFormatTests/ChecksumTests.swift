@@ -18,32 +18,31 @@ struct ChecksumTests {
         #expect(referenceCRC32C([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
     }
 
+    /// The (start, length) slices of `data`, at every alignment 0..<8, whose checksum differs
+    /// from the bitwise reference.
+    func mismatches(_ data: [UInt8], lengths: [Int]) -> [String] {
+        var found: [String] = []
+        for start in 0..<8 {
+            for length in lengths {
+                let slice = data[start..<(start + length)]
+                if CRC32C.checksum(slice) != referenceCRC32C(Array(slice)) { found.append("start \(start) length \(length)") }
+            }
+        }
+        return found
+    }
+
     @Test("every length from 0 to 300 at every alignment 0..<8 matches the bitwise reference")
     func matchesReference() {
         var rng = TestRandom(seed: 3)
-        let data = rng.bytes(320)
-        var mismatches: [String] = []
-        for start in 0..<8 {
-            for length in 0...300 {
-                let slice = data[start..<(start + length)]
-                if CRC32C.checksum(slice) != referenceCRC32C(Array(slice)) { mismatches.append("start \(start) length \(length)") }
-            }
-        }
-        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        let found = mismatches(rng.bytes(320), lengths: Array(0...300))
+        #expect(found.isEmpty, "\(found.prefix(5))")
     }
 
     @Test("lengths around the three-lane runs (2016 bytes) and block sizes match the bitwise reference at every alignment")
     func interleavedLengths() {
         var rng = TestRandom(seed: 6)
-        let data = rng.bytes(12_300)
-        var mismatches: [String] = []
-        for start in 0..<8 {
-            for length in [2015, 2016, 2017, 2023, 2024, 4031, 4032, 4033, 4096, 4101, 6048, 6049, 12_000] {
-                let slice = data[start..<(start + length)]
-                if CRC32C.checksum(slice) != referenceCRC32C(Array(slice)) { mismatches.append("start \(start) length \(length)") }
-            }
-        }
-        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        let found = mismatches(rng.bytes(12_300), lengths: [2015, 2016, 2017, 2023, 2024, 4031, 4032, 4033, 4096, 4101, 6048, 6049, 12_000])
+        #expect(found.isEmpty, "\(found.prefix(5))")
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 4096)) == referenceCRC32C([UInt8](repeating: 0, count: 4096)))
     }
 
