@@ -267,13 +267,17 @@ public final class WALWriter: Sendable {
     }
 
     /// Syncs what was written and cuts the open segment's reservation off, so the files hold
-    /// exactly the records; later appends fail. Idempotent.
+    /// exactly the records; later appends fail. Idempotent. With nothing reserved past the
+    /// records and nothing unsynced (a database opened and closed without writes), it touches
+    /// no file.
     public func close() throws(StorageError) {
         try appendLock.withLock { (_) throws(StorageError) in
-            let (segment, offset, poisoned, closed) = state.withLock { ($0.segment, $0.offset, $0.poisoned, $0.closed) }
+            let (segment, offset, poisoned, closed, reserved, unsynced) = state.withLock {
+                ($0.segment, $0.offset, $0.poisoned, $0.closed, $0.allocated > $0.offset, $0.lastWritten > $0.lastSynced)
+            }
             guard !closed else { return }
             if let poisoned { throw poisoned }
-            try trim(segment, at: offset, context: "syncing the WAL at close")
+            if reserved || unsynced { try trim(segment, at: offset, context: "syncing the WAL at close") }
             state.withLock {
                 $0.lastSynced = $0.lastWritten
                 $0.closed = true

@@ -51,6 +51,7 @@ public final class ScanIterator: @unchecked Sendable {
     /// `input`, `snapshot` and `end` are this iterator's own, passed in by a caller that read
     /// them once: every read of a class property holding a reference costs a retain/release
     /// pair, which dominated a profile of long scans.
+    ///
     /// Generic so that the walk over a ``MergingIterator`` (the usual input) is specialized:
     /// direct calls instead of protocol dispatch for every step (see ``forEach(_:)``).
     private func advance<Input: InternalIterator>(_ input: Input, _ snapshot: LSN, _ end: [UInt8]?) throws(StorageError) -> Bool {
