@@ -4,6 +4,7 @@
 // Layers, bottom to top (a write travels up this list):
 //   CToonDBChecksum, CToonDBURing  C shims (CRC32C with SSE4.2, an opaque liburing handle)
 //   CToonDBPrefetch                 a software prefetch (Swift has no intrinsic)
+//   CToonDBMemory                   an in-order copy (WAL appends into a mapped segment)
 //   CToonDBVectorKernels            C distance kernels (AVX-512 / AVX2+FMA / baseline, chosen at load)
 //   ToonDBIO                        files and the I/O backends (io_uring, POSIX) behind one protocol
 //   ToonDBFormat                    encodings shared by every on-disk format, StorageError
@@ -48,9 +49,10 @@ let package = Package(
         .target(name: "CToonDBChecksum"),
         .target(name: "CToonDBURing", linkerSettings: [.linkedLibrary("uring")]),
         .target(name: "CToonDBPrefetch"),
+        .target(name: "CToonDBMemory"),
 
         .target(name: "ToonDBIO", dependencies: [
-            "CToonDBURing",
+            "CToonDBMemory", "CToonDBURing",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ToonDBFormat", dependencies: ["CToonDBChecksum", "ToonDBIO"]),

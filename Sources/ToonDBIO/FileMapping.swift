@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CToonDBMemory
 
 /// A shared, writable memory mapping of the start of a file, unmapped when the value is
 /// destroyed.
@@ -30,4 +31,17 @@ public struct FileMapping: ~Copyable, @unchecked Sendable {
     }
 
     deinit { munmap(base, length) }
+
+    /// Copies `bytes` to byte `offset` of the mapping front to back, so a process killed
+    /// mid-copy leaves a prefix of them in the file (as a cut-short write would), never a later
+    /// part without the earlier one.
+    public func store(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        Self.store(bytes, to: base + offset)
+    }
+
+    /// ``store(_:at:)`` at an address inside a mapping (for holders that keep only its base).
+    public static func store(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        toondb_copy_in_order(destination, source, bytes.count)
+    }
 }

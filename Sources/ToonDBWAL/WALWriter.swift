@@ -147,9 +147,10 @@ public final class WALWriter: Sendable {
             let reserved = try reserve(segment, through: end)
             do throws(IOError) {
                 if bytes.count <= Self.mappedAppendLimit, let base = segment.mappedBase, end <= min(reserved, segment.mappedLength) {
-                    bytes.withUnsafeBytes { raw in
-                        if let source = raw.baseAddress { (base + Int(offset)).copyMemory(from: source, byteCount: raw.count) }
-                    }
+                    // In order, front to back: killed mid-copy, the segment holds a prefix of
+                    // the group, which recovery cuts as a torn tail (memcpy may store the end
+                    // first, and a whole later record after a torn one reads as corruption).
+                    bytes.withUnsafeBytes { FileMapping.store($0, to: base + Int(offset)) }
                     if sync { try backend.sync(segment.file, dataOnly: true) }
                 } else {
                     try bytes.withBytes { (raw) throws(IOError) in
