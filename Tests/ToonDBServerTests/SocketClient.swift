@@ -15,7 +15,17 @@ final class SocketClient {
     private var inbox = ByteBuffer()
 
     init(_ path: String, timeout: Double = 10) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        fd = try Self.connected(to: path)
+        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// A socket connected to `path`. It is closed here on failure and by deinit otherwise,
+    /// never both: a class whose stored properties are all set runs deinit even when its init
+    /// throws, and a second close(2) would close whatever file another test had since been
+    /// given that number (a table file in the crash test, seen as EBADF).
+    private static func connected(to path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ClientError(description: "socket: errno \(errno)") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -32,8 +42,7 @@ final class SocketClient {
             close(fd)
             throw ClientError(description: "connect \(path): errno \(code)")
         }
-        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        return fd
     }
 
     deinit { close(fd) }

@@ -106,7 +106,7 @@ public final class Database: @unchecked Sendable {
         tableOptions.bloomBitsPerKey = options.bloomBitsPerKey
         self.tableOptions = tableOptions
         lock = try DirectoryLock.acquire(directory: path)
-        do {
+        do throws(StorageError) {
             let blockCache = BlockCache(capacity: options.blockCacheSize)
             tableCache = TableCache(backend: backend, blockCache: blockCache, options: tableOptions, capacity: options.maxOpenTables)
             let isNew = !FileSystem.exists(path + "/CURRENT")
@@ -160,11 +160,19 @@ public final class Database: @unchecked Sendable {
             let tail = outcome.nextLSNAfterTail == lastLSN + 1 ? outcome.tail : nil
             wal = try WALWriter(directory: path + "/wal", backend: backend, lastLSN: lastLSN, tail: tail,
                                 options: WALWriter.Options(segmentSize: options.walSegmentSize, mappedAppends: options.walMappedAppends))
-            try removeOrphanFiles()
+            do throws(StorageError) {
+                try removeOrphanFiles()
+            } catch {
+                try? wal.close()  // before the lock goes: nothing may touch the files after it
+                throw error
+            }
             options.logger.info("opened database", metadata: [
                 "path": "\(path)", "lastLSN": "\(lastLSN)", "replayed": "\(outcome.replayedRecords)", "io": "\(backend.kind.rawValue)",
             ])
         } catch {
+            // Every stored property may be set by now, and then deinit runs even though init
+            // throws: marked closed, it does not run close() on a database that never opened.
+            closed.store(true, ordering: .releasing)
             lock.release()
             throw error
         }
