@@ -15,7 +15,7 @@ struct ServerShutdownEvent: Sendable {}
 /// too many requests wait or while the socket will not take more output, so a client that
 /// pipelines without reading its replies is slowed down instead of growing the server's memory.
 final class RequestHandler: ChannelDuplexHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -26,6 +26,7 @@ final class RequestHandler: ChannelDuplexHandler {
     private let maxPending: Int
 
     private var context: ChannelHandlerContext?
+    private var frames: FrameSplitter
     private var pending = CircularBuffer<InboundFrame>()
     /// Replies not yet handed to the channel.
     private var out = ByteBuffer()
@@ -49,7 +50,9 @@ final class RequestHandler: ChannelDuplexHandler {
 
     private let batcher: WriteBatcher
 
-    init(executor: RequestExecutor, batcher: WriteBatcher, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int) {
+    init(executor: RequestExecutor, batcher: WriteBatcher, pool: NIOThreadPool, stats: ServerStats, maxPending: Int, maxTransactions: Int,
+         maxFramePayload: Int) {
+        self.frames = FrameSplitter(maxPayload: maxFramePayload)
         self.executor = executor
         self.batcher = batcher
         self.pool = pool
@@ -79,15 +82,18 @@ final class RequestHandler: ChannelDuplexHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        if case .frame(let f) = frame { session.tally.bytesReceived += Frame.headerSize + f.payload.readableBytes }
-        // Replies wait for a client that does not read them: with the socket's buffer full, the
-        // request is queued (and reading stops, see `read`) instead of answered into memory.
-        if busy || !pending.isEmpty || closing || !context.channel.isWritable {
-            pending.append(frame)
-        } else {
-            process(frame, context: context)
-            if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
+        var bytes = unwrapInboundIn(data)
+        session.tally.bytesReceived += bytes.readableBytes
+        frames.receive(&bytes)
+        while let frame = frames.next() {
+            // Replies wait for a client that does not read them: with the socket's buffer full,
+            // the request is queued (and reading stops, see `read`) instead of answered into memory.
+            if busy || !pending.isEmpty || closing || !context.channel.isWritable {
+                pending.append(frame)
+            } else {
+                process(frame, context: context)
+                if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
+            }
         }
     }
 

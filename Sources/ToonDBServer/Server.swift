@@ -76,11 +76,11 @@ public final class ToonDBServer: Sendable {
                         return
                     }
                     if let idle { try pipeline.addHandler(IdleStateHandler(allTimeout: idle)) }
-                    try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxFramePayload)))
                     try pipeline.addHandler(RequestHandler(executor: executor, batcher: batchers.batcher(for: channel.eventLoop),
                                                            pool: pool, stats: stats,
                                                            maxPending: configuration.maxPendingRequests,
-                                                           maxTransactions: configuration.maxTransactionsPerConnection))
+                                                           maxTransactions: configuration.maxTransactionsPerConnection,
+                                                           maxFramePayload: configuration.maxFramePayload))
                 }
             }
 

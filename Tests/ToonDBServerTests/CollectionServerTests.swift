@@ -6,15 +6,6 @@ import ToonDBProtocol
 import ToonDBTestSupport
 @testable import ToonDBServer
 
-private func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-private func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-
-private func errorCode(_ reply: Reply) -> WireError.Code? {
-    if case .error(let error) = reply { return error.code }
-    return nil
-}
-
 /// A search hit as the binary hit list carries it.
 private struct Hit: Equatable {
     var id: UInt64

@@ -33,13 +33,6 @@ final class ServerFixture {
     }
 }
 
-private func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-private func errorCode(_ reply: Reply) -> WireError.Code? {
-    if case .error(let error) = reply { return error.code }
-    return nil
-}
-
 @Suite(.serialized) struct ServerTests {
     @Test func keyValueAndPaths() throws {
         let fixture = try ServerFixture()
@@ -191,6 +184,30 @@ private func errorCode(_ reply: Reply) -> WireError.Code? {
         for i in 0..<2000 {
             #expect(try client.readReply() == .ok(ByteBuffer()))
             #expect(try client.readReply() == .value(ByteBuffer(bytes: bytes("\(i)"))))
+        }
+    }
+
+    @Test func framesCutAcrossReadsAreReassembled() throws {
+        let fixture = try ServerFixture()
+        let client = try fixture.client()
+        var buffer = ByteBuffer()
+        for i in 0..<20 {
+            Request.put(transaction: 0, .key(bytes("c\(i)")), value: bytes(String(repeating: "v", count: i))).encode().write(into: &buffer)
+            Request.get(transaction: 0, .key(bytes("c\(i)")), .bare).encode().write(into: &buffer)
+        }
+        let stream = buffer.readBytes(length: buffer.readableBytes)!
+        // Chunks of 1–7 bytes with a pause between them: most arrive in reads of their own.
+        var random = SeededRandom(seed: 11)
+        var start = 0
+        while start < stream.count {
+            let end = min(stream.count, start + Int.random(in: 1...7, using: &random))
+            try client.send(Array(stream[start..<end]))
+            usleep(200)
+            start = end
+        }
+        for i in 0..<20 {
+            #expect(try client.readReply() == .ok(ByteBuffer()))
+            #expect(try client.readReply() == .value(ByteBuffer(bytes: bytes(String(repeating: "v", count: i)))))
         }
     }
 

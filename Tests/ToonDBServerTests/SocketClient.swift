@@ -4,6 +4,16 @@ import Glibc
 import NIOCore
 import ToonDBProtocol
 
+func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+
+/// The code of an ERROR reply; nil for any other reply.
+func errorCode(_ reply: Reply) -> WireError.Code? {
+    if case .error(let error) = reply { return error.code }
+    return nil
+}
+
 struct ClientError: Error, CustomStringConvertible {
     var description: String
 }
