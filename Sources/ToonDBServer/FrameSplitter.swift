@@ -14,8 +14,8 @@ enum InboundFrame {
 /// bytes read, not copies.
 ///
 /// The request handler calls this itself, frame by frame, instead of sitting behind a
-/// `ByteToMessageHandler`: one pipeline event per read instead of one per frame was 15–20%
-/// of the server's CPU on pipelined GETs.
+/// `ByteToMessageHandler`: one pipeline event per read instead of one per frame, and no
+/// boxing of each frame, made pipelined GETs 40% faster.
 struct FrameSplitter {
     let maxPayload: Int
     /// Bytes received and not yet cut into frames.
