@@ -10,6 +10,23 @@ public enum TableLookup: Sendable, Equatable {
     case value([UInt8], lsn: LSN)
     /// The newest visible version is a tombstone written at `lsn`.
     case deleted(lsn: LSN)
+
+    /// A borrowed lookup, its value copied.
+    public init(_ found: BorrowedLookup) {
+        switch found {
+        case .notFound: self = .notFound
+        case .value(let value, let lsn): self = .value([UInt8](value), lsn: lsn)
+        case .deleted(let lsn): self = .deleted(lsn: lsn)
+        }
+    }
+}
+
+/// What ``TableReader/withLookup(_:snapshot:_:)`` passes on: a ``TableLookup`` whose value is
+/// borrowed from the block it lives in.
+public enum BorrowedLookup {
+    case notFound
+    case value(UnsafeRawBufferPointer, lsn: LSN)
+    case deleted(lsn: LSN)
 }
 
 /// An open SSTable: immutable once opened and safe to use from many threads at once.
@@ -306,21 +323,22 @@ public final class TableReader: Sendable {
         return try decodeHandle(cursor.valueBytes)
     }
 
-    /// The newest version of `userKey` in `block` visible at the target's snapshot.
+    /// Finds the newest version of `userKey` in `block` visible at the target's snapshot and
+    /// passes it to `body`, a value in place in the block (which the caller holds).
     @inline(__always)
-    func lookup(in block: Block, target: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
-                keyBuffer: inout KeyBuffer) throws(StorageError) -> TableLookup {
+    func lookup<R>(in block: Block, target: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
+                   keyBuffer: inout KeyBuffer, _ body: (BorrowedLookup) -> R) throws(StorageError) -> R {
         var cursor = BlockCursorCore(key: keyBuffer)
         defer { keyBuffer = cursor.key }
         cursor.attach(block)
         do { try cursor.seek(target) } catch { throw corruption(error, in: block, what: "data") }
-        guard cursor.isValid else { return .notFound }
+        guard cursor.isValid else { return body(.notFound) }
         let key = cursor.keyBytes
-        guard compareBytes(InternalKey.userKey(key), userKey) == 0 else { return .notFound }
+        guard compareBytes(InternalKey.userKey(key), userKey) == 0 else { return body(.notFound) }
         let trailer = InternalKey.trailer(of: key)
         switch UInt8(truncatingIfNeeded: trailer) {
-        case ValueKind.value.rawValue: return .value([UInt8](cursor.valueBytes), lsn: trailer >> 8)
-        case ValueKind.deletion.rawValue: return .deleted(lsn: trailer >> 8)
+        case ValueKind.value.rawValue: return body(.value(cursor.valueBytes, lsn: trailer >> 8))
+        case ValueKind.deletion.rawValue: return body(.deleted(lsn: trailer >> 8))
         case let kind:
             throw .corruption("data block entry has unknown value kind \(kind) (byte \(cursor.current))", path: path, offset: block.fileOffset)
         }
@@ -333,11 +351,21 @@ public final class TableReader: Sendable {
 
     /// The newest version of `userKey` with LSN <= `snapshot`.
     public func get(_ userKey: UnsafeRawBufferPointer, snapshot: LSN) throws(StorageError) -> TableLookup {
-        if let filter, !filter.mayContain(userKey) { return .notFound }
+        var result = TableLookup.notFound
+        try withLookup(userKey, snapshot: snapshot) { result = TableLookup($0) }
+        return result
+    }
+
+    /// Calls `body` with the newest version of `userKey` with LSN <= `snapshot`. A value is
+    /// passed in place, valid only during the call: a reader that copies it once (into a
+    /// reply, a caller's buffer) saves the array ``get(_:snapshot:)`` allocates. Not generic:
+    /// called from another module, a generic would run unspecialized.
+    public func withLookup(_ userKey: UnsafeRawBufferPointer, snapshot: LSN, _ body: (BorrowedLookup) -> Void) throws(StorageError) {
+        if let filter, !filter.mayContain(userKey) { return body(.notFound) }
         return try withLookupScratch(userKey, snapshot) { (target, indexKey, dataKey) throws(StorageError) in
-            guard let handle = try findDataBlock(target, keyBuffer: &indexKey) else { return .notFound }
+            guard let handle = try findDataBlock(target, keyBuffer: &indexKey) else { return body(.notFound) }
             let block = try dataBlock(handle)
-            return try lookup(in: block, target: target, userKey: userKey, keyBuffer: &dataKey)
+            return try lookup(in: block, target: target, userKey: userKey, keyBuffer: &dataKey, body)
         }
     }
 
@@ -386,7 +414,7 @@ public final class TableReader: Sendable {
             }
             results[i] = try userKeys[i].withBytes { (raw) throws(StorageError) in
                 try withLookupScratch(raw, snapshot) { (target, _, dataKey) throws(StorageError) in
-                    try lookup(in: block, target: target, userKey: raw, keyBuffer: &dataKey)
+                    try lookup(in: block, target: target, userKey: raw, keyBuffer: &dataKey, TableLookup.init)
                 }
             }
         }

@@ -27,6 +27,41 @@ struct DatabaseTests {
         try db.close()
     }
 
+    @Test("withValue passes the newest version from a memtable or a table, in place, and stops at the first answer")
+    func withValueEverywhere() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        defer { try? db.close() }
+        try db.put(bytes("old"), bytes("in an older table"))
+        try db.put(bytes("gone"), bytes("deleted later"))
+        try db.put(bytes("shadowed"), bytes("v1"))
+        try db.flush()
+        try db.delete(bytes("gone"))
+        try db.put(bytes("shadowed"), bytes("v2"))
+        try db.put(bytes("empty"), [])
+        try db.flush()
+        try db.put(bytes("fresh"), bytes("in the memtable"))
+        #expect(db.stats().levels.reduce(0) { $0 + $1.tables } >= 1)
+        func value(_ key: String) throws -> [UInt8]? {
+            try bytes(key).withUnsafeBytes { key in try db.withValue(of: key) { $0.map { [UInt8]($0) } } }
+        }
+        #expect(try value("fresh") == bytes("in the memtable"))
+        #expect(try value("old") == bytes("in an older table"))
+        #expect(try value("shadowed") == bytes("v2"))
+        #expect(try value("gone") == nil, "a tombstone in a newer table hides the older value")
+        #expect(try value("empty") == [])
+        #expect(try value("missing") == nil)
+        // A body whose own result is nil for a found value: still one call, not a search on.
+        var calls = 0
+        let result: Int? = try bytes("shadowed").withUnsafeBytes { key in
+            try db.withValue(of: key) { found -> Int? in
+                calls += 1
+                return found == nil ? 1 : nil
+            }
+        }
+        #expect(result == nil && calls == 1)
+    }
+
     /// A lone writer commits without the queue (`CommitQueue.commitAlone`); writers that find
     /// it busy queue behind it. Mixed with writeEach, transactions and checkpoint barriers.
     @Test("concurrent writers, lone and queued, with barriers: each LSN used once, every write kept", arguments: [SyncMode.off, .full])
