@@ -29,22 +29,13 @@ final class Block: @unchecked Sendable {
     /// Bytes charged to the block cache.
     var charge: Int { size + TableFormat.blockTrailerSize + 96 }
 
-    /// Takes ownership of `allocation` (deallocated with the block). The contents must have
-    /// been validated by ``validate(_:size:)``.
-    private init(allocation: UnsafeMutableRawPointer, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
+    /// A block at `base`, in memory it owns (`allocation`, deallocated with the block) or in a
+    /// `run` it keeps alive. The contents must have been validated by ``validate(_:size:)``.
+    private init(base: UnsafeRawPointer, allocation: UnsafeMutableRawPointer?, run: BlockRun?, size: Int,
+                 layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
         self.allocation = allocation
-        self.run = nil
-        self.base = UnsafeRawPointer(allocation)
-        self.size = size
-        self.restartsOffset = layout.restartsOffset
-        self.restartCount = layout.restartCount
-        self.fileOffset = fileOffset
-    }
-
-    private init(run: BlockRun, at start: Int, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
-        self.allocation = nil
         self.run = run
-        self.base = UnsafeRawPointer(run.bytes + start)
+        self.base = base
         self.size = size
         self.restartsOffset = layout.restartsOffset
         self.restartCount = layout.restartCount
@@ -62,7 +53,8 @@ final class Block: @unchecked Sendable {
     func owningCopy() -> Block {
         let copy = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(size, 1), alignment: 16)
         copy.copyMemory(from: base, byteCount: size)
-        return Block(allocation: copy, size: size, layout: (restartsOffset, restartCount), fileOffset: fileOffset)
+        return Block(base: UnsafeRawPointer(copy), allocation: copy, run: nil, size: size,
+                     layout: (restartsOffset, restartCount), fileOffset: fileOffset)
     }
 
     /// Checks the restart array of `size` bytes at `base`; returns where it starts and how
@@ -87,21 +79,30 @@ final class Block: @unchecked Sendable {
     /// throws when the restart array is malformed.
     static func make(taking allocation: UnsafeMutableRawPointer, size: Int, fileOffset: Int64,
                      path: String, what: String) throws(StorageError) -> Block {
-        guard let layout = validate(UnsafeRawPointer(allocation), size: size) else {
+        do {
+            return try make(base: UnsafeRawPointer(allocation), allocation: allocation, run: nil, size: size,
+                            fileOffset: fileOffset, path: path, what: what)
+        } catch {
             allocation.deallocate()
-            throw .corruption("\(what) block has a malformed restart array (\(size) bytes)", path: path, offset: fileOffset)
+            throw error
         }
-        return Block(allocation: allocation, size: size, layout: layout, fileOffset: fileOffset)
     }
 
     /// The block of `size` bytes at byte `start` of `run` (kept alive by the block), or throws
     /// when its restart array is malformed.
     static func make(in run: BlockRun, at start: Int, size: Int, fileOffset: Int64,
                      path: String, what: String) throws(StorageError) -> Block {
-        guard let layout = validate(UnsafeRawPointer(run.bytes + start), size: size) else {
+        try make(base: UnsafeRawPointer(run.bytes + start), allocation: nil, run: run, size: size,
+                 fileOffset: fileOffset, path: path, what: what)
+    }
+
+    /// Validates the restart array at `base`, then wraps it (see the designated init).
+    private static func make(base: UnsafeRawPointer, allocation: UnsafeMutableRawPointer?, run: BlockRun?, size: Int,
+                             fileOffset: Int64, path: String, what: String) throws(StorageError) -> Block {
+        guard let layout = validate(base, size: size) else {
             throw .corruption("\(what) block has a malformed restart array (\(size) bytes)", path: path, offset: fileOffset)
         }
-        return Block(run: run, at: start, size: size, layout: layout, fileOffset: fileOffset)
+        return Block(base: base, allocation: allocation, run: run, size: size, layout: layout, fileOffset: fileOffset)
     }
 
     @inline(__always)
