@@ -111,7 +111,7 @@ public final class WALWriter: Sendable {
         } else {
             (segment, offset) = try Self.createSegment(directory: directory, firstLSN: lastLSN + 1, backend: backend, mapLength: options.mapLength)
         }
-        do { allocated = try segment.file.size() } catch { throw StorageError(error, context: "opening the WAL tail") }
+        do { allocated = try segment.file.size() } catch { throw StorageError(error, context: "opening the WAL") }
         if allocated < offset { allocated = offset }
         // What recovery replayed counts as committed, so make it durable before anything new.
         do { try backend.sync(segment.file, dataOnly: true) } catch { throw StorageError(error, context: "syncing the WAL tail at open") }
