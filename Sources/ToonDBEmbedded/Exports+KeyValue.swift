@@ -8,6 +8,21 @@ extension DatabaseHandle {
         if let transaction = try transaction(txn.txn_id) { try transaction.put(key, value) } else { try database.put(key, value) }
     }
 
+    /// The caller's bytes go straight into the commit's batch (a transaction keeps copies).
+    func put(_ txn: C_TxnHandle, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(StorageError) {
+        if let transaction = try transaction(txn.txn_id) { return try transaction.put([UInt8](key), [UInt8](value)) }
+        var batch = WriteBatch()
+        batch.put(key, value)
+        try database.write(batch)
+    }
+
+    func delete(_ txn: C_TxnHandle, _ key: UnsafeRawBufferPointer) throws(StorageError) {
+        if let transaction = try transaction(txn.txn_id) { return try transaction.delete([UInt8](key)) }
+        var batch = WriteBatch()
+        batch.delete(key)
+        try database.write(batch)
+    }
+
     func get(_ txn: C_TxnHandle, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         if let transaction = try transaction(txn.txn_id) { return try transaction.get(key) }
         return try database.get(key)
@@ -40,7 +55,7 @@ extension DatabaseHandle {
 public func toondb_put(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int,
                        _ value: UnsafePointer<UInt8>?, _ valueLen: Int) -> Int32 {
     Embedded.status { () throws(StorageError) in
-        try Embedded.database(db).put(txn, try Buffers.copy(key, keyLen, "key"), try Buffers.copy(value, valueLen, "value"))
+        try Embedded.database(db).put(txn, try Buffers.view(key, keyLen, "key"), try Buffers.view(value, valueLen, "value"))
     }
 }
 
@@ -87,7 +102,7 @@ private func copyOut(_ value: UnsafeRawBufferPointer, into buffer: UnsafeMutable
 
 @_cdecl("toondb_delete")
 public func toondb_delete(_ db: OpaquePointer?, _ txn: C_TxnHandle, _ key: UnsafePointer<UInt8>?, _ keyLen: Int) -> Int32 {
-    Embedded.status { () throws(StorageError) in try Embedded.database(db).delete(txn, try Buffers.copy(key, keyLen, "key")) }
+    Embedded.status { () throws(StorageError) in try Embedded.database(db).delete(txn, try Buffers.view(key, keyLen, "key")) }
 }
 
 // The same with C int lengths (toondb.h explains why). Int32 widens to Int exactly; a negative

@@ -200,6 +200,37 @@ struct RequestExecutor: Sendable {
         return true
     }
 
+    /// The batch of PUT (0x01), DELETE (0x03), and KV_PUT (0x10) and KV_DELETE (0x12) outside a
+    /// transaction, built straight from the frame: the key and value are copied once, into the
+    /// batch (no request or key and value arrays). Nil, doing nothing, for any other frame and
+    /// for a malformed one (``Request/decode(opcode:payload:)`` then reports it).
+    static func autoCommitKeyWrite(_ frame: Frame) -> (WriteBatch, WriteReply)? {
+        let isPut: Bool
+        let start: Int
+        switch frame.opcode {
+        case RequestOpcode.put.rawValue: (isPut, start) = (true, 0)
+        case RequestOpcode.delete.rawValue: (isPut, start) = (false, 0)
+        case RequestOpcode.kvPut.rawValue, RequestOpcode.kvDelete.rawValue:
+            guard frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self) == 0 else { return nil }
+            (isPut, start) = (frame.opcode == RequestOpcode.kvPut.rawValue, 8)
+        default:
+            return nil
+        }
+        return frame.payload.withUnsafeReadableBytes { raw -> (WriteBatch, WriteReply)? in
+            var batch = WriteBatch()
+            if isPut {
+                guard raw.count >= start + 4 else { return nil }
+                let keyCount = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+                guard keyCount <= raw.count - start - 4 else { return nil }
+                let key = UnsafeRawBufferPointer(rebasing: raw[(start + 4)..<(start + 4 + keyCount)])
+                batch.put(key, UnsafeRawBufferPointer(rebasing: raw[(start + 4 + keyCount)...]))
+            } else {
+                batch.delete(UnsafeRawBufferPointer(rebasing: raw[start...]))
+            }
+            return (batch, .ok)
+        }
+    }
+
     /// A GET's VALUE frame: ToonDB's bare value (empty when missing), or with `flagged` the
     /// extension's `found u8` first.
     static func writeValue(_ value: UnsafeRawBufferPointer?, flagged: Bool, into out: inout ByteBuffer) {

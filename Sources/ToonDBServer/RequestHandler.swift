@@ -154,6 +154,10 @@ final class RequestHandler: ChannelDuplexHandler {
             pending.removeAll()
         case .frame(let frame):
             if writeGroup.isEmpty, executor.serveAutoCommitGet(frame, tally: &session.tally, into: &out) { return }
+            if let write = RequestExecutor.autoCommitKeyWrite(frame) {
+                join(write, context: context)
+                return
+            }
             let request: Request
             let write: Result<(WriteBatch, RequestExecutor.WriteReply), WireError>?
             do {
@@ -167,11 +171,7 @@ final class RequestHandler: ChannelDuplexHandler {
                 return
             }
             if case .success(let write) = write {
-                writeGroup.append(write)
-                writeGroupBytes += write.0.byteSize
-                if writeGroup.count >= Self.maxGroupWrites || writeGroupBytes >= Self.maxGroupBytes {
-                    commitWriteGroup(context: context)
-                }
+                join(write, context: context)
                 return
             }
             if requeueAfterWriteGroup(frame, context: context) { return }
@@ -190,6 +190,15 @@ final class RequestHandler: ChannelDuplexHandler {
                 self.stream = stream
                 pumpStream(context: context)
             }
+        }
+    }
+
+    /// Adds an auto-commit write to the group; commits the group when it is full.
+    private func join(_ write: (WriteBatch, RequestExecutor.WriteReply), context: ChannelHandlerContext) {
+        writeGroup.append(write)
+        writeGroupBytes += write.0.byteSize
+        if writeGroup.count >= Self.maxGroupWrites || writeGroupBytes >= Self.maxGroupBytes {
+            commitWriteGroup(context: context)
         }
     }
 

@@ -114,4 +114,95 @@ struct WriteBatchTests {
         }
         #expect(codes == [.corruption, .corruption, .corruption, .corruption])
     }
+
+    @Test("forEach reads every operation in place, in order; withOperation(at:) finds one again by its offset")
+    func borrowedOperations() {
+        let batch = Self.sample()
+        var seen: [WriteBatch.Operation] = []
+        var offsets: [Int] = []
+        batch.forEach { op in
+            seen.append(WriteBatch.Operation(kind: op.kind, key: [UInt8](op.key), value: [UInt8](op.value)))
+            offsets.append(op.offset)
+        }
+        #expect(seen == batch.operations)
+        #expect(seen.count == 6)
+        #expect(offsets.first == 0)
+        #expect(offsets == offsets.sorted() && Set(offsets).count == 6)
+        for (index, offset) in offsets.enumerated() {
+            let copy = batch.withOperation(at: offset) { op in
+                WriteBatch.Operation(kind: op.kind, key: [UInt8](op.key), value: [UInt8](op.value))
+            }
+            #expect(copy == seen[index])
+        }
+    }
+
+    @Test("forEach stops at the first error its body throws and passes it on")
+    func forEachThrows() {
+        struct Stop: Error { let at: Int }
+        var visited = 0
+        #expect(throws: Stop.self) {
+            try Self.sample().forEach { (_) throws(Stop) in
+                visited += 1
+                if visited == 3 { throw Stop(at: visited) }
+            }
+        }
+        #expect(visited == 3)
+    }
+
+    @Test("puts and deletes from raw buffers encode like those from arrays, and a borrowed operation appends as itself")
+    func rawBuffers() {
+        var fromArrays = WriteBatch()
+        fromArrays.put(Array("k1".utf8), Array("v1".utf8))
+        fromArrays.delete(Array("k2".utf8))
+        var fromBuffers = WriteBatch()
+        Array("k1".utf8).withUnsafeBytes { key in Array("v1".utf8).withUnsafeBytes { fromBuffers.put(key, $0) } }
+        Array("k2".utf8).withUnsafeBytes { fromBuffers.delete($0) }
+        #expect(fromBuffers == fromArrays)
+        var copied = WriteBatch()
+        fromArrays.forEach { copied.append($0) }
+        #expect(copied == fromArrays)
+        #expect(copied.byteSize == 6)
+    }
+
+    @Test("lastWriteWins keeps each key once: its last operation, at its first place")
+    func lastWriteWins() {
+        let batch = Self.sample()  // "alpha" first put "one", last put "two"
+        let deduplicated = batch.lastWriteWins()
+        #expect(deduplicated.count == 5)
+        #expect(deduplicated.operations.first == WriteBatch.Operation(kind: .value, key: Array("alpha".utf8), value: Array("two".utf8)))
+        #expect(Array(deduplicated.operations.dropFirst()) == Array(batch.operations.dropFirst().dropLast()))
+        #expect(deduplicated.byteSize == batch.byteSize - 8)
+
+        // A delete after a put of the same key wins; a batch without repeats is returned as is.
+        var mixed = WriteBatch()
+        mixed.put(Array("a".utf8), Array("1".utf8))
+        mixed.put(Array("b".utf8), Array("2".utf8))
+        mixed.delete(Array("a".utf8))
+        #expect(mixed.lastWriteWins().operations == [
+            WriteBatch.Operation(kind: .deletion, key: Array("a".utf8)),
+            WriteBatch.Operation(kind: .value, key: Array("b".utf8), value: Array("2".utf8)),
+        ])
+        var distinct = WriteBatch()
+        for i in 0..<100 { distinct.put([UInt8(i), 7], [UInt8(i)]) }
+        #expect(distinct.lastWriteWins() == distinct)
+
+        // Against a model, over random batches with many repeats (collisions in the table).
+        var rng = TestRandom(seed: 5)
+        var mismatches = 0
+        for _ in 0..<200 {
+            var random = WriteBatch()
+            var order: [[UInt8]] = []
+            var last: [[UInt8]: WriteBatch.Operation] = [:]
+            for _ in 0..<Int.random(in: 2...60, using: &rng) {
+                let key = [UInt8(Int.random(in: 0..<12, using: &rng))]
+                let op = Bool.random(using: &rng)
+                    ? WriteBatch.Operation(kind: .value, key: key, value: rng.bytes(Int.random(in: 0...5, using: &rng)))
+                    : WriteBatch.Operation(kind: .deletion, key: key)
+                random.append(op)
+                if last.updateValue(op, forKey: key) == nil { order.append(key) }
+            }
+            if random.lastWriteWins().operations != order.map({ last[$0]! }) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
 }

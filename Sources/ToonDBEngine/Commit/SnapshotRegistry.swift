@@ -68,7 +68,7 @@ struct ConflictTracker {
 
     mutating func record(_ batch: WriteBatch, lsn: LSN) {
         guard isTracking else { return }
-        for op in batch.operations { lastWrite[ByteKey(op.key)] = lsn }
+        batch.forEach { op in lastWrite[ByteKey([UInt8](op.key))] = lsn }
     }
 
     /// Drops records no active snapshot can conflict with.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ToonDBFormat
 
 /// Told about one committed transaction: its LSN and those of its operations whose keys start
@@ -41,13 +44,18 @@ extension Database {
 
     /// Reports one committed batch to the observers whose prefix it touches (leader only).
     func notifyObservers(_ batch: WriteBatch, lsn: LSN) {
-        for registration in commitObservers {
-            let prefix = registration.prefix
+        // Runs for every commit: indices and a borrowed prefix, so a commit no observer
+        // watches costs a comparison per operation and nothing else.
+        for r in commitObservers.indices {
             var matching: [WriteBatch.Operation] = []
-            for op in batch.operations where op.key.count >= prefix.count && op.key.starts(with: prefix) {
-                matching.append(op)
+            commitObservers[r].prefix.withUnsafeBytes { prefix in
+                batch.forEach { op in
+                    guard op.key.count >= prefix.count,
+                          prefix.isEmpty || memcmp(op.key.baseAddress!, prefix.baseAddress!, prefix.count) == 0 else { return }
+                    matching.append(WriteBatch.Operation(kind: op.kind, key: [UInt8](op.key), value: [UInt8](op.value)))
+                }
             }
-            if !matching.isEmpty { registration.observer(lsn, matching) }
+            if !matching.isEmpty { commitObservers[r].observer(lsn, matching) }
         }
     }
 }

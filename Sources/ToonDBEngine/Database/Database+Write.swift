@@ -29,7 +29,7 @@ extension Database {
         try checkOpen()
         try validate(batch)
         if batch.isEmpty { return currentSnapshot }
-        let writes = Self.lastWriteWins(batch)
+        let writes = batch.lastWriteWins()
         // A lone writer commits at once, without a queue entry to allocate and hand over.
         if let outcome = commitQueue.commitAlone({ commitAlone(writes) }) { return try outcome.get() }
         return try commitQueue.submit(CommitRequest(batch: writes, snapshot: nil), leader: self)
@@ -59,7 +59,7 @@ extension Database {
                 results[index] = .failure(error)
                 continue
             }
-            valid.append(Self.lastWriteWins(batch))
+            valid.append(batch.lastWriteWins())
             positions.append(index)
         }
         if !valid.isEmpty {
@@ -78,9 +78,9 @@ extension Database {
     }
 
     func validate(_ batch: WriteBatch) throws(StorageError) {
-        for op in batch.operations {
-            try Self.validateKey(op.key)
-            try validateValue(op.value)
+        try batch.forEach { op throws(StorageError) in
+            try Self.validateKeySize(op.key.count)
+            try validateValueSize(op.value.count)
         }
         try Self.validateSize(batch)
     }
@@ -90,25 +90,6 @@ extension Database {
         if batch.byteSize > WALFormat.maxPayload / 2, batch.encodedSize > WALFormat.maxPayload {
             throw StorageError(.valueTooLarge, "a transaction of \(batch.encodedSize) bytes exceeds the \(WALFormat.maxPayload)-byte limit of one commit")
         }
-    }
-
-    /// Keeps only the last operation per key, in first-seen order (the memtable holds one
-    /// version per key and LSN).
-    static func lastWriteWins(_ batch: WriteBatch) -> WriteBatch {
-        guard batch.count > 1 else { return batch }
-        var position: [ByteKey: Int] = [:]
-        var ops: [WriteBatch.Operation] = []
-        ops.reserveCapacity(batch.count)
-        for op in batch.operations {
-            if let index = position[ByteKey(op.key)] { ops[index] = op } else {
-                position[ByteKey(op.key)] = ops.count
-                ops.append(op)
-            }
-        }
-        if ops.count == batch.count { return batch }
-        var result = WriteBatch()
-        for op in ops { result.append(op) }
-        return result
     }
 
     // MARK: - The leader's work
@@ -198,7 +179,7 @@ extension Database {
                     if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
                     accepted.append((batch, lsn))
                     owners.append((request, slot))
-                    if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
+                    if tracksPending { batch.forEach { op in pending[ByteKey([UInt8](op.key))] = lsn } }
                 }
                 continue
             }
@@ -219,7 +200,7 @@ extension Database {
             if options.walEnabled { WALFormat.appendRecord(lsn: lsn, epoch: epoch, batch: batch, to: &walRecords) }
             accepted.append((batch, lsn))
             owners.append((request, nil))
-            if tracksPending { for op in batch.operations { pending[ByteKey(op.key)] = lsn } }
+            if tracksPending { batch.forEach { op in pending[ByteKey([UInt8](op.key))] = lsn } }
         }
         guard !accepted.isEmpty else { return }
 
@@ -236,18 +217,21 @@ extension Database {
     private func conflictingKey(_ batch: WriteBatch, snapshot: LSN, pending: [ByteKey: LSN]) throws(StorageError) -> [UInt8]? {
         let useTracker = conflicts.covers(snapshot: snapshot)
         let view = useTracker ? nil : readView()
-        for op in batch.operations {
-            if let lsn = pending[ByteKey(op.key)], lsn > snapshot { return op.key }
+        var conflicting: [UInt8]?
+        try batch.forEach { op throws(StorageError) in
+            guard conflicting == nil else { return }
+            let key = [UInt8](op.key)
+            if let lsn = pending[ByteKey(key)], lsn > snapshot { conflicting = key; return }
             if useTracker {
-                if let lsn = conflicts.lastCommit(of: op.key), lsn > snapshot { return op.key }
+                if let lsn = conflicts.lastCommit(of: key), lsn > snapshot { conflicting = key }
             } else {
-                switch try newestVersion(op.key, snapshot: InternalKey.maxLSN, view: view!) {
-                case .value(_, let lsn), .deleted(let lsn): if lsn > snapshot { return op.key }
+                switch try newestVersion(key, snapshot: InternalKey.maxLSN, view: view!) {
+                case .value(_, let lsn), .deleted(let lsn): if lsn > snapshot { conflicting = key }
                 case .notFound: break
                 }
             }
         }
-        return nil
+        return conflicting
     }
 
     /// Waits until the memtable has room: switches a full memtable to the flush queue, slows

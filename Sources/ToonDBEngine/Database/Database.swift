@@ -309,16 +309,20 @@ public final class Database: @unchecked Sendable {
     /// The snapshot new reads use: everything committed and acknowledged so far.
     public var currentSnapshot: LSN { visibleLSN.load(ordering: .acquiring) }
 
-    static func validateKey(_ key: [UInt8]) throws(StorageError) {
-        if key.isEmpty { throw .invalidArgument("key must not be empty") }
-        if key.count > DatabaseOptions.maxKeySize {
-            throw StorageError(.keyTooLarge, "key of \(key.count) bytes exceeds the \(DatabaseOptions.maxKeySize)-byte limit")
+    static func validateKey(_ key: [UInt8]) throws(StorageError) { try validateKeySize(key.count) }
+
+    static func validateKeySize(_ count: Int) throws(StorageError) {
+        if count == 0 { throw .invalidArgument("key must not be empty") }
+        if count > DatabaseOptions.maxKeySize {
+            throw StorageError(.keyTooLarge, "key of \(count) bytes exceeds the \(DatabaseOptions.maxKeySize)-byte limit")
         }
     }
 
-    func validateValue(_ value: [UInt8]) throws(StorageError) {
-        if value.count > options.maxValueSize {
-            throw StorageError(.valueTooLarge, "value of \(value.count) bytes exceeds the \(options.maxValueSize)-byte limit")
+    func validateValue(_ value: [UInt8]) throws(StorageError) { try validateValueSize(value.count) }
+
+    func validateValueSize(_ count: Int) throws(StorageError) {
+        if count > options.maxValueSize {
+            throw StorageError(.valueTooLarge, "value of \(count) bytes exceeds the \(options.maxValueSize)-byte limit")
         }
     }
 

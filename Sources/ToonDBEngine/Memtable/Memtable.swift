@@ -44,6 +44,8 @@ final class Memtable: @unchecked Sendable {
     /// Nodes built and indexed but not yet linked into the skiplist (writer only), and their
     /// count for readers.
     private var pending: [UnsafeMutableRawPointer] = []
+    /// Scratch for ``insert(_:)``: the operations of the commits it inserts (writer only).
+    private var operations: [(commit: Int, offset: Int)] = []
     private let unlinked = ManagedAtomic<Int>(0)
     /// Identifies the memtable in logs and for flush bookkeeping.
     let id: UInt64
@@ -132,11 +134,7 @@ final class Memtable: @unchecked Sendable {
     /// A batch holds each key at most once. The engine inserts through ``insert(_:)``; the
     /// tests hold that path to the list this one builds.
     func insert(_ batch: WriteBatch, lsn: LSN) {
-        for op in batch.operations {
-            op.key.withUnsafeBytes { key in
-                op.value.withUnsafeBytes { value in insert(key: key, lsn: lsn, kind: op.kind, value: value) }
-            }
-        }
+        batch.forEach { op in insert(key: op.key, lsn: lsn, kind: op.kind, value: op.value) }
         largestLSN.store(max(lsn, largestLSN.load(ordering: .relaxed)), ordering: .releasing)
     }
 
@@ -152,48 +150,68 @@ final class Memtable: @unchecked Sendable {
     /// of following one another. The list is the one inserting them one by one gives.
     func insert(_ commits: [(batch: WriteBatch, lsn: LSN)]) {
         // Operations on keys whose node waits to be linked: they go in after the linking.
-        // (Subscripts, not `for in` copies, so no reference counting per operation.)
-        var later: [(commit: Int, operation: Int)] = []
-        for c in commits.indices {
-            let lsn = commits[c].lsn
-            for o in commits[c].batch.operations.indices {
-                let kind = commits[c].batch.operations[o].kind
-                commits[c].batch.operations[o].key.withUnsafeBytes { key in
-                    let newest = index.newest(key)
-                    if let newest, Self.flatRun(newest) == Self.pendingRun {
-                        later.append((c, o))
-                        return
-                    }
-                    commits[c].batch.operations[o].value.withUnsafeBytes { value in
-                        if newest != nil {
-                            insert(key: key, lsn: lsn, kind: kind, value: value, newest: newest)
-                            return
-                        }
-                        let node = makeNode(key: key, lsn: lsn, kind: kind, value: value, height: randomHeight())
-                        node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
-                        // Published to readers through the index before it is linked: a reader
-                        // sees an empty level 0 after it (no older version in this memtable,
-                        // which is true).
-                        for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
-                        index.insert(node, userKey: key)
-                        pending.append(node)
-                        entries.wrappingIncrement(ordering: .relaxed)
-                    }
+        // (The batches are read in place: no copies, no reference counting per operation.)
+        var later: [(commit: Int, offset: Int)] = []
+        // Every operation, so the cache misses of those a few places ahead can be started now
+        // (below). Writer-only scratch.
+        operations.removeAll(keepingCapacity: true)
+        for c in commits.indices { commits[c].batch.forEach { op in operations.append((c, op.offset)) } }
+        let count = operations.count
+        for i in 0..<count {
+            // A version of a key the memtable holds costs three misses in a row: the index
+            // slot, the key's newest node, and the node before that one (linked to the new
+            // version). Each is prefetched a few operations ahead, once the one before it is in
+            // cache, so the misses of neighbouring operations overlap.
+            if i + Self.slotDistance < count { withOperation(commits, i + Self.slotDistance) { index.prefetchSlot($0.key) } }
+            if i + Self.nodeDistance < count {
+                withOperation(commits, i + Self.nodeDistance) { if let node = index.candidate($0.key) { toondb_prefetch(node, 128) } }
+            }
+            if i + Self.previousDistance < count {
+                withOperation(commits, i + Self.previousDistance) {
+                    if let node = index.candidate($0.key) { toondb_prefetch(Self.prev0(node), 64) }
                 }
+            }
+            let c = operations[i].commit
+            let lsn = commits[c].lsn
+            commits[c].batch.withOperation(at: operations[i].offset) { op in
+                let newest = index.newest(op.key)
+                if let newest, Self.flatRun(newest) == Self.pendingRun {
+                    later.append((c, op.offset))
+                    return
+                }
+                if newest != nil {
+                    insert(key: op.key, lsn: lsn, kind: op.kind, value: op.value, newest: newest)
+                    return
+                }
+                let node = makeNode(key: op.key, lsn: lsn, kind: op.kind, value: op.value, height: randomHeight())
+                node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
+                // Published to readers through the index before it is linked: a reader sees an
+                // empty level 0 after it (no older version in this memtable, which is true).
+                for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
+                index.insert(node, userKey: op.key)
+                pending.append(node)
+                entries.wrappingIncrement(ordering: .relaxed)
             }
         }
         if !later.isEmpty || pending.count >= Self.linkBatch { linkPending() }
-        for (c, o) in later {
-            let kind = commits[c].batch.operations[o].kind
-            commits[c].batch.operations[o].key.withUnsafeBytes { key in
-                commits[c].batch.operations[o].value.withUnsafeBytes { value in
-                    insert(key: key, lsn: commits[c].lsn, kind: kind, value: value)
-                }
+        for (c, offset) in later {
+            commits[c].batch.withOperation(at: offset) { op in
+                insert(key: op.key, lsn: commits[c].lsn, kind: op.kind, value: op.value)
             }
         }
         unlinked.store(pending.count, ordering: .releasing)
         let largest = commits.last.map { max($0.lsn, largestLSN.load(ordering: .relaxed)) } ?? largestLSN.load(ordering: .relaxed)
         largestLSN.store(largest, ordering: .releasing)
+    }
+
+    /// How many operations ahead ``insert(_:)`` prefetches index slots, newest nodes, and the
+    /// nodes before those.
+    private static let slotDistance = 12
+    private static let nodeDistance = 8
+    private static let previousDistance = 4
+
+    @inline(__always) private func withOperation(_ commits: [(batch: WriteBatch, lsn: LSN)], _ i: Int, _ body: (WriteBatch.BorrowedOperation) -> Void) {
+        commits[operations[i].commit].batch.withOperation(at: operations[i].offset, body)
     }
 
     /// Nodes that wait to be linked at once (one set of interleaved searches).

@@ -77,9 +77,10 @@ public final class Transaction: Sendable {
     public func write(_ batch: WriteBatch) throws(StorageError) {
         try database.validate(batch)
         try withActive { s in
-            for op in batch.operations {
-                let value: [UInt8]? = op.kind == .value ? op.value : nil
-                if s.writes.updateValue(value, forKey: ByteKey(op.key)) == nil { s.order.append(op.key) }
+            batch.forEach { op in
+                let key = [UInt8](op.key)
+                let value: [UInt8]? = op.kind == .value ? [UInt8](op.value) : nil
+                if s.writes.updateValue(value, forKey: ByteKey(key)) == nil { s.order.append(key) }
             }
         }
     }
