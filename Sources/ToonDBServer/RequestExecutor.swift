@@ -168,21 +168,25 @@ struct RequestExecutor: Sendable {
         return .done
     }
 
+    /// Where an auto-commit GET's key starts in `frame`'s payload, and whether its reply takes
+    /// the `found` flag: GET (0x02), and KV_GET (0x11) with transaction 0. Nil for other frames.
+    static func autoCommitGet(_ frame: Frame) -> (keyOffset: Int, flagged: Bool)? {
+        switch frame.opcode {
+        case RequestOpcode.get.rawValue:
+            return (0, false)
+        case RequestOpcode.kvGet.rawValue:
+            guard frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self) == 0 else { return nil }
+            return (8, true)
+        default:
+            return nil
+        }
+    }
+
     /// GET (0x02) and KV_GET (0x11) outside a transaction, served straight from the frame: the
     /// key is read in place and a value held in a memtable is copied once, into the reply (no
     /// request or value arrays). Returns false, doing nothing, for any other frame.
     func serveAutoCommitGet(_ frame: Frame, tally: inout RequestTally, into out: inout ByteBuffer) -> Bool {
-        let flagged: Bool
-        let keyOffset: Int
-        switch frame.opcode {
-        case RequestOpcode.get.rawValue:
-            (flagged, keyOffset) = (false, 0)
-        case RequestOpcode.kvGet.rawValue:
-            guard frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self) == 0 else { return false }
-            (flagged, keyOffset) = (true, 8)
-        default:
-            return false
-        }
+        guard let (keyOffset, flagged) = Self.autoCommitGet(frame) else { return false }
         tally.total += 1
         let database = self.database
         do {
@@ -198,6 +202,36 @@ struct RequestExecutor: Sendable {
             fail(WireError(.storage, "\(error)"), tally: &tally, into: &out)
         }
         return true
+    }
+
+    /// A run of auto-commit GETs (frames ``autoCommitGet(_:)`` accepts), answered in order
+    /// with one engine call, which overlaps their memtable probes (``Database/visitValues(of:_:)``).
+    /// The keys are copied into `keys` (scratch) first: 16-byte keys cost less to copy than
+    /// the frames' buffers to pin one by one. Should the batch fail (a bad key, a failed
+    /// table read), the GETs from the one that failed on are answered one by one, each with
+    /// its own reply or error.
+    func serveAutoCommitGets(_ frames: some Collection<InboundFrame>, keys: inout GetKeys, tally: inout RequestTally, into out: inout ByteBuffer) {
+        keys.reset()
+        for case .frame(let frame) in frames {
+            let keyOffset = Self.autoCommitGet(frame)!.keyOffset
+            keys.append(frame.payload.readableBytesView.dropFirst(keyOffset), flagged: keyOffset != 0)
+        }
+        var served = 0
+        let database = self.database
+        do throws(StorageError) {
+            try keys.withKeys { keys, flagged throws(StorageError) in
+                try database.visitValues(of: keys) { i, value in
+                    Self.writeValue(value, flagged: flagged[i], into: &out)
+                    served += 1
+                }
+            }
+            tally.total += served
+            tally.success += served
+        } catch {
+            tally.total += served
+            tally.success += served
+            for case .frame(let frame) in frames.dropFirst(served) { _ = serveAutoCommitGet(frame, tally: &tally, into: &out) }
+        }
     }
 
     /// The batch of PUT (0x01), DELETE (0x03), and KV_PUT (0x10) and KV_DELETE (0x12) outside a
@@ -381,5 +415,47 @@ func engine<T>(_ body: () throws(StorageError) -> T) throws(WireError) -> T {
         return try body()
     } catch {
         throw WireError(error)
+    }
+}
+
+/// The keys of a run of GETs, copied into one buffer (a connection's scratch, reused).
+struct GetKeys {
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+    private var flagged: [Bool] = []
+    private var views: [UnsafeRawBufferPointer] = []
+
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        flagged.removeAll(keepingCapacity: true)
+    }
+
+    mutating func append(_ key: ByteBufferView.SubSequence, flagged isFlagged: Bool) {
+        bytes.append(contentsOf: key)
+        ends.append(bytes.count)
+        flagged.append(isFlagged)
+    }
+
+    /// Calls `body` with a view of every key and whether its reply takes the `found` flag.
+    mutating func withKeys(_ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>, [Bool]) throws(StorageError) -> Void) throws(StorageError) {
+        var views = self.views
+        self.views = []
+        defer {
+            views.removeAll(keepingCapacity: true)
+            self.views = views
+        }
+        var failure: StorageError?
+        bytes.withUnsafeBytes { raw in
+            var start = 0
+            for end in ends {
+                views.append(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                start = end
+            }
+            views.withUnsafeBufferPointer { keys in
+                do throws(StorageError) { try body(keys, flagged) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
     }
 }

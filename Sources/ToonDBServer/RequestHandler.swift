@@ -28,6 +28,11 @@ final class RequestHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var frames: FrameSplitter
     private var pending = CircularBuffer<InboundFrame>()
+    /// Scratch: the frames of one read, and the keys of a run of GETs among them.
+    private var burst: [InboundFrame] = []
+    private var getKeys = GetKeys()
+    /// GETs answered by one engine call at most (see ``RequestExecutor/serveAutoCommitGets``).
+    static let maxGetRun = 64
     /// Replies not yet handed to the channel.
     private var out = ByteBuffer()
     /// A deferred request or a stream is in progress: later requests wait.
@@ -85,16 +90,42 @@ final class RequestHandler: ChannelDuplexHandler {
         var bytes = unwrapInboundIn(data)
         session.tally.bytesReceived += bytes.readableBytes
         frames.receive(&bytes)
-        while let frame = frames.next() {
+        var burst = self.burst
+        self.burst = []
+        while let frame = frames.next() { burst.append(frame) }
+        var i = 0
+        while i < burst.count {
             // Replies wait for a client that does not read them: with the socket's buffer full,
             // the request is queued (and reading stops, see `read`) instead of answered into memory.
             if busy || !pending.isEmpty || closing || !context.channel.isWritable {
-                pending.append(frame)
-            } else {
-                process(frame, context: context)
-                if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
+                pending.append(burst[i])
+                i += 1
+                continue
             }
+            let gets = autoCommitGetRun(in: burst[i...])
+            if gets > 1 {
+                executor.serveAutoCommitGets(burst[i..<(i + gets)], keys: &getKeys, tally: &session.tally, into: &out)
+                i += gets
+            } else {
+                process(burst[i], context: context)
+                i += 1
+            }
+            if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
+        burst.removeAll(keepingCapacity: true)
+        self.burst = burst
+    }
+
+    /// How many of `frames`, from the first, are auto-commit GETs that can be answered
+    /// together now (at most ``maxGetRun``; none while writes wait, which must answer first).
+    private func autoCommitGetRun(in frames: some Collection<InboundFrame>) -> Int {
+        guard writeGroup.isEmpty else { return 0 }
+        var gets = 0
+        for case .frame(let frame) in frames.prefix(Self.maxGetRun) {
+            guard RequestExecutor.autoCommitGet(frame) != nil else { break }
+            gets += 1
+        }
+        return gets
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -275,8 +306,15 @@ final class RequestHandler: ChannelDuplexHandler {
     /// Runs queued requests until one has to wait, then flushes (closing when closing and
     /// nothing is left) and resumes reading if it was held.
     private func drain(context: ChannelHandlerContext) {
-        while !busy, context.channel.isWritable, let frame = pending.popFirst() {
-            process(frame, context: context)
+        while !busy, context.channel.isWritable, !pending.isEmpty {
+            let gets = autoCommitGetRun(in: pending)
+            if gets > 1 {
+                executor.serveAutoCommitGets(pending.prefix(gets), keys: &getKeys, tally: &session.tally, into: &out)
+                pending.removeFirst(gets)
+            } else {
+                // Off the queue first: `process` may put it back (behind a write group's commit).
+                process(pending.removeFirst(), context: context)
+            }
             if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
         if !busy { commitWriteGroup(context: context) }

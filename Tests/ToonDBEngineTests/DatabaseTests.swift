@@ -62,6 +62,59 @@ struct DatabaseTests {
         #expect(result == nil && calls == 1)
     }
 
+    @Test("visitValues answers many keys in order, from memtables and tables alike, and checks every key before the first answer")
+    func visitValuesEverywhere() throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(path: dir.path, options: testOptions())
+        defer { try? db.close() }
+        var model: [String: [UInt8]?] = [:]
+        for i in 0..<300 { try db.put(bytes("t\(i)"), bytes("table \(i)")); model["t\(i)"] = bytes("table \(i)") }
+        try db.flush()
+        for i in stride(from: 0, to: 300, by: 7) { try db.delete(bytes("t\(i)")); model["t\(i)"] = .some(nil) }
+        for i in 0..<300 { try db.put(bytes("m\(i)"), bytes("memtable \(i)")); model["m\(i)"] = bytes("memtable \(i)") }
+        try db.put(bytes("empty"), [])
+        model["empty"] = []
+        // Keys in a shuffled order, with repeats and missing keys among them.
+        var random = SeededRandom(seed: 11)
+        var names = Array(model.keys) + ["absent", "t5", "m5", "zz"]
+        names.shuffle(using: &random)
+        let keyBytes = names.map { bytes($0) }
+        var answers: [(Int, [UInt8]?)] = []
+        try withViews(keyBytes) { keys in
+            try db.visitValues(of: keys) { i, value in answers.append((i, value.map { [UInt8]($0) })) }
+        }
+        #expect(answers.map(\.0) == Array(names.indices), "one answer per key, in order")
+        var wrong: [String] = []
+        for (i, value) in answers where value != (model[names[i]] ?? nil) { wrong.append(names[i]) }
+        #expect(wrong.isEmpty)
+
+        // A bad key anywhere fails the call before any answer.
+        var calls = 0
+        #expect(throws: StorageError.self) {
+            try withViews([bytes("t1"), [], bytes("t2")]) { keys in try db.visitValues(of: keys) { _, _ in calls += 1 } }
+        }
+        #expect(calls == 0)
+        try db.close()
+        let error = #expect(throws: StorageError.self) {
+            try withViews([bytes("t1")]) { keys in try db.visitValues(of: keys) { _, _ in } }
+        }
+        #expect(error?.code == .databaseClosed)
+    }
+
+    /// Views of `keys` for the length of `body`.
+    private func withViews(_ keys: [[UInt8]], _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) throws -> Void) throws {
+        let flat = keys.flatMap { $0 }
+        try flat.withUnsafeBytes { raw in
+            var views: [UnsafeRawBufferPointer] = []
+            var start = 0
+            for key in keys {
+                views.append(UnsafeRawBufferPointer(rebasing: raw[start..<(start + key.count)]))
+                start += key.count
+            }
+            try views.withUnsafeBufferPointer { try body($0) }
+        }
+    }
+
     /// A lone writer commits without the queue (`CommitQueue.commitAlone`); writers that find
     /// it busy queue behind it. Mixed with writeEach, transactions and checkpoint barriers.
     @Test("concurrent writers, lone and queued, with barriers: each LSN used once, every write kept", arguments: [SyncMode.off, .full])

@@ -113,6 +113,48 @@ private final class Progress: Sendable {
         return result
     }
 
+    /// A memtable built in recycled arena blocks (left full of an earlier memtable's nodes)
+    /// holds exactly what was written to it; the pool keeps at most its capacity.
+    @Test func recycledArenaBlocksHoldNothingOfTheirPast() {
+        func fill(_ memtable: Memtable, seed: UInt64) -> [[UInt8]: [UInt8]] {
+            var random = SeededRandom(seed: seed)
+            var model: [[UInt8]: [UInt8]] = [:]
+            var commits: [(batch: WriteBatch, lsn: LSN)] = []
+            for lsn in 1...20_000 {  // about 3 MiB of nodes: several blocks
+                var batch = WriteBatch()
+                let key = bytes("s\(seed)-\(Int.random(in: 0..<5_000, using: &random))")
+                let value = random.bytes(Int.random(in: 80..<160, using: &random))
+                batch.put(key, value)
+                model[key] = value
+                commits.append((batch, LSN(lsn)))
+                if commits.count == 64 {
+                    memtable.insert(commits)
+                    commits.removeAll()
+                }
+            }
+            memtable.insert(commits)
+            memtable.linkPending()
+            return model
+        }
+        do { _ = fill(Memtable(id: 20), seed: 1) }  // gone: its blocks go to the pool
+        let memtable = Memtable(id: 21)
+        let model = fill(memtable, seed: 2)
+        var wrong = 0
+        for (key, value) in model {
+            if case .value(let found, _) = memtable.get(key, snapshot: InternalKey.maxLSN), found == value { continue }
+            wrong += 1
+        }
+        #expect(wrong == 0)
+        let walked = contents(memtable)
+        #expect(walked.count == memtable.count)
+        #expect(walked.allSatisfy { $0.starts(with: bytes("s2-")) }, "no node of the earlier memtable")
+
+        var spare: [UnsafeMutableRawPointer] = []
+        for _ in 0..<(ArenaBlockPool.capacity + 8) { spare.append(.allocate(byteCount: Arena.blockSize, alignment: 8)) }
+        ArenaBlockPool.give(spare[...])
+        #expect(ArenaBlockPool.count <= ArenaBlockPool.capacity)
+    }
+
     /// Groups of commits inserted together (new keys linked by interleaved searches, repeated
     /// and existing keys after them) give the very list, index and reads that inserting each
     /// commit alone gives: every version in order, the newest first, at every snapshot.

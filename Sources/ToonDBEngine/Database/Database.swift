@@ -351,33 +351,60 @@ public final class Database: @unchecked Sendable {
     /// deleted), in place in a memtable node or a table block: valid only during the call.
     public func visitValue(of key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) -> Void) throws(StorageError) {
         try checkOpen()
-        if key.isEmpty { throw .invalidArgument("key must not be empty") }
-        if key.count > DatabaseOptions.maxKeySize {
-            throw StorageError(.keyTooLarge, "key of \(key.count) bytes exceeds the \(DatabaseOptions.maxKeySize)-byte limit")
+        try Self.validateKeySize(key.count)
+        let snapshot = currentSnapshot
+        let view = readView()
+        try withExtendedLifetime(view) { () throws(StorageError) in try visit(key, snapshot: snapshot, view: view, body) }
+    }
+
+    /// Calls `body` once with the value of `key` at `snapshot` in `view`, read in place, or nil.
+    @inline(__always)
+    private func visit(_ key: UnsafeRawBufferPointer, snapshot: LSN, view: ReadView,
+                       _ body: (UnsafeRawBufferPointer?) -> Void) throws(StorageError) {
+        for memtable in view.memtables {
+            switch memtable.find(key, snapshot: snapshot) {
+            case .notFound: continue
+            case .deleted: return body(nil)
+            case .value(let node, _): return body(Memtable.value(node))
+            }
         }
+        var answered = false
+        _ = try view.version.firstAnswer(for: key) { (table) throws(StorageError) -> Void? in
+            try tableCache.reader(for: table).withLookup(key, snapshot: snapshot) { found in
+                switch found {
+                case .notFound: return
+                case .value(let value, _): body(value)
+                case .deleted: body(nil)
+                }
+                answered = true
+            }
+            return answered ? () : nil
+        }
+        if !answered { body(nil) }
+    }
+
+    /// ``visitValue(of:_:)`` for several keys at one snapshot: `body(i, value)` for each key
+    /// `i` in order, or `body(i, nil)` when it is missing or deleted. The memtable probes of
+    /// the keys a few places ahead are prefetched, so their cache misses overlap (what a
+    /// server does with a client's pipelined GETs).
+    ///
+    /// - Throws: ``StorageError`` when a key is empty or over the size limit (before any
+    ///   `body` call), or when a table read fails (after the calls for the keys before it).
+    public func visitValues(of keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+                            _ body: (Int, UnsafeRawBufferPointer?) -> Void) throws(StorageError) {
+        try checkOpen()
+        for key in keys { try Self.validateKeySize(key.count) }
         let snapshot = currentSnapshot
         let view = readView()
         try withExtendedLifetime(view) { () throws(StorageError) in
-            for memtable in view.memtables {
-                switch memtable.find(key, snapshot: snapshot) {
-                case .notFound: continue
-                case .deleted: return body(nil)
-                case .value(let node, _): return body(Memtable.value(node))
+            let memtables = view.memtables
+            for i in keys.indices {
+                for memtable in memtables {
+                    if i + 6 < keys.count { memtable.prefetchFind(keys[i + 6], step: 0) }
+                    if i + 3 < keys.count { memtable.prefetchFind(keys[i + 3], step: 1) }
                 }
+                try visit(keys[i], snapshot: snapshot, view: view) { body(i, $0) }
             }
-            var answered = false
-            _ = try view.version.firstAnswer(for: key) { (table) throws(StorageError) -> Void? in
-                try tableCache.reader(for: table).withLookup(key, snapshot: snapshot) { found in
-                    switch found {
-                    case .notFound: return
-                    case .value(let value, _): body(value)
-                    case .deleted: body(nil)
-                    }
-                    answered = true
-                }
-                return answered ? () : nil
-            }
-            if !answered { body(nil) }
         }
     }
 

@@ -153,44 +153,55 @@ final class Memtable: @unchecked Sendable {
         // (The batches are read in place: no copies, no reference counting per operation.)
         var later: [(commit: Int, offset: Int)] = []
         // Every operation, so the cache misses of those a few places ahead can be started now
-        // (below). Writer-only scratch.
-        operations.removeAll(keepingCapacity: true)
-        for c in commits.indices { commits[c].batch.forEach { op in operations.append((c, op.offset)) } }
-        let count = operations.count
-        for i in 0..<count {
-            // A version of a key the memtable holds costs three misses in a row: the index
-            // slot, the key's newest node, and the node before that one (linked to the new
-            // version). Each is prefetched a few operations ahead, once the one before it is in
-            // cache, so the misses of neighbouring operations overlap.
-            if i + Self.slotDistance < count { withOperation(commits, i + Self.slotDistance) { index.prefetchSlot($0.key) } }
-            if i + Self.nodeDistance < count {
-                withOperation(commits, i + Self.nodeDistance) { if let node = index.candidate($0.key) { toondb_prefetch(node, 128) } }
+        // (below). The scratch array is moved out of the object and the batches are read
+        // through a buffer pointer: no exclusivity checks or reference counting per operation.
+        var operations = self.operations
+        self.operations = []
+        defer {
+            operations.removeAll(keepingCapacity: true)
+            self.operations = operations
+        }
+        commits.withUnsafeBufferPointer { commits in
+            for c in commits.indices { commits[c].batch.forEach { op in operations.append((c, op.offset)) } }
+            @inline(__always) func withOperation(_ i: Int, _ body: (WriteBatch.BorrowedOperation) -> Void) {
+                commits[operations[i].commit].batch.withOperation(at: operations[i].offset, body)
             }
-            if i + Self.previousDistance < count {
-                withOperation(commits, i + Self.previousDistance) {
-                    if let node = index.candidate($0.key) { toondb_prefetch(Self.prev0(node), 64) }
+            let count = operations.count
+            for i in 0..<count {
+                // A version of a key the memtable holds costs three misses in a row: the index
+                // slot, the key's newest node, and the node before that one (linked to the new
+                // version). Each is prefetched a few operations ahead, once the one before it
+                // is in cache, so the misses of neighbouring operations overlap.
+                if i + Self.slotDistance < count { withOperation(i + Self.slotDistance) { index.prefetchSlot($0.key) } }
+                if i + Self.nodeDistance < count {
+                    withOperation(i + Self.nodeDistance) { if let node = index.candidate($0.key) { toondb_prefetch(node, 128) } }
                 }
-            }
-            let c = operations[i].commit
-            let lsn = commits[c].lsn
-            commits[c].batch.withOperation(at: operations[i].offset) { op in
-                let newest = index.newest(op.key)
-                if let newest, Self.flatRun(newest) == Self.pendingRun {
-                    later.append((c, op.offset))
-                    return
+                if i + Self.previousDistance < count {
+                    withOperation(i + Self.previousDistance) {
+                        if let node = index.candidate($0.key) { toondb_prefetch(Self.prev0(node), 64) }
+                    }
                 }
-                if newest != nil {
-                    insert(key: op.key, lsn: lsn, kind: op.kind, value: op.value, newest: newest)
-                    return
+                let c = operations[i].commit
+                let lsn = commits[c].lsn
+                commits[c].batch.withOperation(at: operations[i].offset) { op in
+                    let newest = index.newest(op.key)
+                    if let newest, Self.flatRun(newest) == Self.pendingRun {
+                        later.append((c, op.offset))
+                        return
+                    }
+                    if newest != nil {
+                        insert(key: op.key, lsn: lsn, kind: op.kind, value: op.value, newest: newest)
+                        return
+                    }
+                    let node = makeNode(key: op.key, lsn: lsn, kind: op.kind, value: op.value, height: randomHeight())
+                    node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
+                    // Published to readers through the index before it is linked: a reader sees
+                    // an empty level 0 after it (no older version in this memtable, which is true).
+                    for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
+                    index.insert(node, userKey: op.key)
+                    pending.append(node)
+                    entries.wrappingIncrement(ordering: .relaxed)
                 }
-                let node = makeNode(key: op.key, lsn: lsn, kind: op.kind, value: op.value, height: randomHeight())
-                node.storeBytes(of: Self.pendingRun, toByteOffset: 12, as: UInt32.self)
-                // Published to readers through the index before it is linked: a reader sees an
-                // empty level 0 after it (no older version in this memtable, which is true).
-                for level in 0..<Self.height(node) { Self.initializeLink(node, level) }
-                index.insert(node, userKey: op.key)
-                pending.append(node)
-                entries.wrappingIncrement(ordering: .relaxed)
             }
         }
         if !later.isEmpty || pending.count >= Self.linkBatch { linkPending() }
@@ -209,10 +220,6 @@ final class Memtable: @unchecked Sendable {
     private static let slotDistance = 12
     private static let nodeDistance = 8
     private static let previousDistance = 4
-
-    @inline(__always) private func withOperation(_ commits: [(batch: WriteBatch, lsn: LSN)], _ i: Int, _ body: (WriteBatch.BorrowedOperation) -> Void) {
-        commits[operations[i].commit].batch.withOperation(at: operations[i].offset, body)
-    }
 
     /// Nodes that wait to be linked at once (one set of interleaved searches).
     static let linkBatch = 64
@@ -394,6 +401,17 @@ final class Memtable: @unchecked Sendable {
 
     func seek(_ target: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
         findGreaterOrEqual(target, previous: nil)
+    }
+
+    /// Starts loading what a ``find(_:snapshot:)`` of `key` touches first: its index slot
+    /// (`step` 0), then, once that is in cache, its likely node (`step` 1). A hint for readers
+    /// that look up several keys: misses of neighbouring lookups overlap.
+    @inline(__always) func prefetchFind(_ key: UnsafeRawBufferPointer, step: Int) {
+        if step == 0 {
+            index.prefetchSlot(key)
+        } else if let node = index.candidate(key) {
+            toondb_prefetch(node, 128)
+        }
     }
 
     /// The newest version of `userKey` with LSN <= `snapshot`.

@@ -110,24 +110,30 @@ final class MemtableIndex: @unchecked Sendable {
         }
     }
 
-    // MARK: Prefetching (writer only)
+    // MARK: Prefetching (any thread)
+
+    /// The newest published table (what readers probe).
+    @inline(__always) private var published: Table {
+        Table(base: UnsafeMutableRawPointer(bitPattern: current.load(ordering: .acquiring))!)
+    }
 
     /// Starts loading the slot where a probe for `userKey` begins.
     @inline(__always) func prefetchSlot(_ userKey: UnsafeRawBufferPointer) {
-        let mask = table.mask
-        let index = Int(truncatingIfNeeded: Self.hash(userKey)) & mask
+        let table = published
+        let index = Int(truncatingIfNeeded: Self.hash(userKey)) & table.mask
         toondb_prefetch(table.base + 8 + 8 * index, 8)
     }
 
     /// The node the first slot with `userKey`'s tag points to, its key not compared: the
     /// likely newest version, for prefetching (a wrong guess costs a wasted prefetch only).
     @inline(__always) func candidate(_ userKey: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
+        let table = published
         let mask = table.mask
         let hash = Self.hash(userKey)
         let tag = UInt(truncatingIfNeeded: hash >> 48)
         var index = Int(truncatingIfNeeded: hash) & mask
         for _ in 0..<4 {
-            let existing = table.slot(index).load(ordering: .relaxed)
+            let existing = table.slot(index).load(ordering: .acquiring)
             if existing == 0 { return nil }
             if existing >> 48 == tag { return UnsafeMutableRawPointer(bitPattern: existing & Self.addressMask) }
             index = (index + 1) & mask
