@@ -397,14 +397,22 @@ public final class Database: @unchecked Sendable {
         let snapshot = currentSnapshot
         let view = readView()
         try withExtendedLifetime(view) { () throws(StorageError) in
-            let memtables = view.memtables
             for i in keys.indices {
-                for memtable in memtables {
-                    if i + 6 < keys.count { memtable.prefetchFind(keys[i + 6], step: 0) }
-                    if i + 3 < keys.count { memtable.prefetchFind(keys[i + 3], step: 1) }
-                }
+                Self.prefetchMemtables(view, ahead: i, count: keys.count) { j, use in use(keys[j]) }
                 try visit(keys[i], snapshot: snapshot, view: view) { body(i, $0) }
             }
+        }
+    }
+
+    /// Before the memtable probe of key `i` of `count`: prefetches the index slots of key
+    /// `i + 6` and the likely nodes of key `i + 3` (whose slots are in cache by now).
+    /// `withKey(j, use)` calls `use` with key `j`.
+    @inline(__always)
+    private static func prefetchMemtables(_ view: ReadView, ahead i: Int, count: Int,
+                                          _ withKey: (Int, (UnsafeRawBufferPointer) -> Void) -> Void) {
+        for memtable in view.memtables {
+            if i + 6 < count { withKey(i + 6) { memtable.prefetchFind($0, step: 0) } }
+            if i + 3 < count { withKey(i + 3) { memtable.prefetchFind($0, step: 1) } }
         }
     }
 
@@ -462,6 +470,7 @@ public final class Database: @unchecked Sendable {
         // For each unsettled key, the tables still to search, in order.
         var pending: [(index: Int, tables: ArraySlice<FileMetadata>)] = []
         for (index, key) in keys.enumerated() {
+            Self.prefetchMemtables(view, ahead: index, count: keys.count) { j, use in keys[j].withUnsafeBytes(use) }
             switch memtableVersion(key, snapshot: snapshot, view: view) {
             case .value(let value, _): result[index] = value
             case .deleted: break
