@@ -115,10 +115,11 @@ public struct WriteBatch: Sendable, Equatable {
     }
 
     /// Calls `body` with the operation that starts at `offset` (a ``BorrowedOperation/offset``
-    /// seen earlier in this batch).
+    /// seen earlier in this batch; any other offset is a programming error).
     @inlinable
     public func withOperation<R>(at offset: Int, _ body: (BorrowedOperation) -> R) -> R {
-        rep.withUnsafeBytes { raw in body(Self.operation(in: raw, at: offset).operation) }
+        precondition(offset >= 0 && offset < rep.count, "no operation of this batch starts at \(offset)")
+        return rep.withUnsafeBytes { raw in body(Self.operation(in: raw, at: offset).operation) }
     }
 
     @inlinable
