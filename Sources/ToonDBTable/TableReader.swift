@@ -49,8 +49,6 @@ public final class TableReader: Sendable {
     let cache: BlockCache?
     let options: TableOptions
     let index: Block
-    /// The index's separators as integers, for point lookups (nil: search the block itself).
-    let fences: IndexFences?
     let filter: BloomFilter?
     /// Data blocks (and their trailers) lie before this offset.
     let dataLimit: UInt64
@@ -69,7 +67,6 @@ public final class TableReader: Sendable {
         self.cache = cache
         self.options = options
         self.index = index
-        self.fences = IndexFences(index: index)
         self.filter = filter
         self.dataLimit = UInt64(fileSize) - UInt64(TableFormat.footerSize)
     }
@@ -321,18 +318,7 @@ public final class TableReader: Sendable {
         var cursor = BlockCursorCore(key: keyBuffer)
         defer { keyBuffer = cursor.key }
         cursor.attach(index)
-        do {
-            if let fences {
-                let entry = try fences.firstEntry(atLeast: target, in: index, cursor: &cursor)
-                guard entry < index.restartCount else { return nil }
-                cursor.key.count = 0
-                try cursor.decode(at: index.restart(entry))
-            } else {
-                try cursor.seek(target)
-            }
-        } catch {
-            throw corruption(error, in: index, what: "index")
-        }
+        do { try cursor.seek(target) } catch { throw corruption(error, in: index, what: "index") }
         guard cursor.isValid else { return nil }
         return try decodeHandle(cursor.valueBytes)
     }
