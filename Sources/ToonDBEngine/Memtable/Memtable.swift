@@ -150,7 +150,6 @@ final class Memtable: @unchecked Sendable {
     /// of following one another. The list is the one inserting them one by one gives.
     func insert(_ commits: [(batch: WriteBatch, lsn: LSN)]) {
         // Operations on keys whose node waits to be linked: they go in after the linking.
-        // (The batches are read in place: no copies, no reference counting per operation.)
         var later: [(commit: Int, offset: Int)] = []
         // Every operation, so the cache misses of those a few places ahead can be started now
         // (below). The scratch array is moved out of the object and the batches are read
@@ -172,10 +171,8 @@ final class Memtable: @unchecked Sendable {
                 // slot, the key's newest node, and the node before that one (linked to the new
                 // version). Each is prefetched a few operations ahead, once the one before it
                 // is in cache, so the misses of neighbouring operations overlap.
-                if i + Self.slotDistance < count { withOperation(i + Self.slotDistance) { index.prefetchSlot($0.key) } }
-                if i + Self.nodeDistance < count {
-                    withOperation(i + Self.nodeDistance) { if let node = index.candidate($0.key) { toondb_prefetch(node, 128) } }
-                }
+                if i + Self.slotDistance < count { withOperation(i + Self.slotDistance) { prefetchFind($0.key, step: 0) } }
+                if i + Self.nodeDistance < count { withOperation(i + Self.nodeDistance) { prefetchFind($0.key, step: 1) } }
                 if i + Self.previousDistance < count {
                     withOperation(i + Self.previousDistance) {
                         if let node = index.candidate($0.key) { toondb_prefetch(Self.prev0(node), 64) }

@@ -93,9 +93,14 @@ final class MemtableIndex: @unchecked Sendable {
         }
     }
 
+    /// The newest published table (what readers probe).
+    @inline(__always) private var published: Table {
+        Table(base: UnsafeMutableRawPointer(bitPattern: current.load(ordering: .acquiring))!)
+    }
+
     /// The node of the newest indexed version of `userKey`, or nil when the memtable has none.
     func newest(_ userKey: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
-        let table = Table(base: UnsafeMutableRawPointer(bitPattern: current.load(ordering: .acquiring))!)
+        let table = published
         let mask = table.mask
         let hash = Self.hash(userKey)
         let tag = UInt(truncatingIfNeeded: hash >> 48)
@@ -111,11 +116,6 @@ final class MemtableIndex: @unchecked Sendable {
     }
 
     // MARK: Prefetching (any thread)
-
-    /// The newest published table (what readers probe).
-    @inline(__always) private var published: Table {
-        Table(base: UnsafeMutableRawPointer(bitPattern: current.load(ordering: .acquiring))!)
-    }
 
     /// Starts loading the slot where a probe for `userKey` begins.
     @inline(__always) func prefetchSlot(_ userKey: UnsafeRawBufferPointer) {
