@@ -57,7 +57,7 @@ let package = Package(
         ]),
         .target(name: "ToonDBFormat", dependencies: ["CToonDBChecksum", "ToonDBIO"]),
         .target(name: "ToonDBWAL", dependencies: ["ToonDBFormat", "ToonDBIO"]),
-        .target(name: "ToonDBTable", dependencies: ["ToonDBFormat", "ToonDBIO"]),
+        .target(name: "ToonDBTable", dependencies: ["CToonDBPrefetch", "ToonDBFormat", "ToonDBIO"]),
         .target(name: "ToonDBEngine", dependencies: [
             "CToonDBPrefetch", "ToonDBFormat", "ToonDBIO", "ToonDBWAL", "ToonDBTable",
             .product(name: "Atomics", package: "swift-atomics"),

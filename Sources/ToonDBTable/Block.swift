@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CToonDBPrefetch
 import ToonDBFormat
 
 /// A parsed, immutable block (data or index): its contents in memory it owns, and the
@@ -300,7 +301,12 @@ struct BlockCursorCore {
             if InternalKey.compare(try restartKey(mid), target) < 0 { low = mid } else { high = mid - 1 }
         }
         key.count = 0
-        try decode(at: restart(low))
+        let start = restart(low)
+        // The entries from that restart to the next are scanned in order: ask for all their
+        // cache lines at once so that the misses overlap instead of following one another.
+        let end = low &+ 1 < restartCount ? restart(low &+ 1) : limit
+        if end > start { toondb_prefetch(base + start, end &- start) }
+        try decode(at: start)
         while InternalKey.compare(key.bytes, target) < 0 {
             guard nextOffset < limit else { invalidate(); return }
             try decode(at: nextOffset)
