@@ -29,7 +29,7 @@ def db(request, tmp_path):
                 pytest.skip("toondb._speedups is not built")
             assert database._speed is SPEEDUPS
         else:
-            database._speed = None
+            database._use_ctypes()
         yield database
 
 
@@ -196,3 +196,72 @@ def test_encode_pairs_matches_the_python_encoding():
     assert count == len(pairs) and buffer == expected
     with pytest.raises(TypeError):
         SPEEDUPS.encode_pairs(5, _bytes)  # not iterable
+
+
+needs_getter = pytest.mark.skipif(SPEEDUPS is None or not hasattr(SPEEDUPS, "Getter"),
+                                  reason="toondb._speedups (with Getter) is not built")
+
+
+@needs_getter
+def test_getter_answers_as_the_python_path(tmp_path):
+    """Database.get is a C Getter per instance; every answer and error equals the class
+    method's (the Python path), including the calls the getter hands back to it."""
+    with Database.open(str(tmp_path / "db"), {"sync_mode": "off"}) as db:
+        assert type(db.get) is SPEEDUPS.Getter
+        values = {b"empty": b"", b"small": b"v", b"edge": b"e" * 4096, b"long": os.urandom(4097)}
+        for key, value in values.items():
+            db.put(key, value)
+        db.put(b"gone", b"x")
+        db.delete(b"gone")
+        for key in list(values) + [b"gone", b"never"]:
+            assert db.get(key) == Database.get(db, key) == values.get(key)
+            assert db.get(bytearray(key)) == db.get(memoryview(key)) == db.get(key=key) == values.get(key)
+        with pytest.raises(DatabaseError, match="empty") as fast:
+            db.get(b"")
+        with pytest.raises(DatabaseError, match="empty") as slow:
+            Database.get(db, b"")
+        assert str(fast.value) == str(slow.value)
+        with pytest.raises(TypeError):
+            db.get()
+        with pytest.raises(TypeError):
+            db.get(b"a", b"b")
+        with pytest.raises(TypeError):
+            db.get("text")
+
+
+@needs_getter
+def test_getter_after_close_and_after_the_database_is_gone(tmp_path):
+    path = str(tmp_path / "db")
+    db = Database.open(path)
+    db.put(b"k", b"v")
+    kept = db.get
+    db.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        kept(b"k")
+    with pytest.raises(DatabaseError, match="closed"):
+        db.get(b"k")
+    # The getter holds the database weakly: dropping the last reference closes it at once
+    # (no cycle waiting for the garbage collector), so the directory can be reopened.
+    gc.disable()
+    try:
+        db = Database.open(path)
+        kept = db.get
+        del db
+        with Database.open(path) as again:
+            assert again.get(b"k") == b"v"
+        with pytest.raises(DatabaseError, match="closed"):
+            kept(b"k")
+    finally:
+        gc.enable()
+
+
+@needs_getter
+def test_a_subclass_get_is_not_shadowed(tmp_path):
+    class Upper(Database):
+        def get(self, key):
+            value = super().get(key)
+            return None if value is None else value.upper()
+
+    with Upper.open(str(tmp_path / "db"), {"sync_mode": "off"}) as db:
+        db.put(b"k", b"abc")
+        assert db.get(b"k") == b"ABC"

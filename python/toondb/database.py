@@ -8,6 +8,7 @@ import json
 import os
 import struct
 import threading
+import weakref
 from types import TracebackType
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
@@ -313,6 +314,14 @@ class Database(_Reads, CollectionTransport):
         # the C extension's calls (set and cleared with it).
         self._pointer: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)
         self._handle: Optional[int] = handle
+        # With the C extension, `get` is an instance attribute: a C callable that answers the
+        # common call without a Python frame and hands every other one to Database.get (see
+        # _speedups.c, Getter). Not for a subclass that overrides get.
+        self._getter: Any = None
+        getter_type = getattr(self._speed, "Getter", None)  # absent from an older build
+        if getter_type is not None and type(self).get is Database.get:
+            self._getter = getter_type(handle, weakref.ref(self), Database._get_fallback)
+            self.get = self._getter  # type: ignore[method-assign]
 
     @classmethod
     def open(cls, path: str, config: Optional[Mapping[str, Any]] = None) -> "Database":
@@ -338,6 +347,19 @@ class Database(_Reads, CollectionTransport):
     # one Python frame instead of the shared path's helper calls (measured in BENCHMARKS.md).
     # Anything else (no extension, a closed database, keys or values that are not bytes or are
     # over the extension's limit) takes the shared path in _Reads.
+
+    def _use_ctypes(self) -> None:
+        """Makes this database's calls go through ctypes alone (tests and benchmarks compare
+        the two paths)."""
+        self._speed = None
+        self.__dict__.pop("get", None)
+
+    @staticmethod
+    def _get_fallback(database: Optional["Database"], *args: Any, **kwargs: Any) -> Optional[bytes]:
+        """The Getter's path for every call it does not answer itself."""
+        if database is None:
+            raise DatabaseError("the database is closed (it was garbage-collected)", 6)
+        return Database.get(database, *args, **kwargs)
 
     def get(self, key: BytesLike) -> Optional[bytes]:
         """The value of ``key``, ``None`` when it is missing (``b""`` for an empty value)."""
@@ -389,6 +411,8 @@ class Database(_Reads, CollectionTransport):
         """Commits nothing new, aborts open transactions, syncs and releases the directory.
         Calling it again does nothing."""
         self._handle = None
+        if self._getter is not None:
+            self._getter.close()
         pointer, self._pointer = self._pointer, None
         if pointer is not None:
             self._lib.toondb_close(pointer)
