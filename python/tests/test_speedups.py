@@ -198,11 +198,11 @@ def test_encode_pairs_matches_the_python_encoding():
         SPEEDUPS.encode_pairs(5, _bytes)  # not iterable
 
 
-needs_getter = pytest.mark.skipif(SPEEDUPS is None or not hasattr(SPEEDUPS, "Getter"),
-                                  reason="toondb._speedups (with Getter) is not built")
+needs_bound = pytest.mark.skipif(SPEEDUPS is None or not hasattr(SPEEDUPS, "Putter"),
+                                 reason="toondb._speedups (with Getter and Putter) is not built")
 
 
-@needs_getter
+@needs_bound
 def test_getter_answers_as_the_python_path(tmp_path):
     """Database.get is a C Getter per instance; every answer and error equals the class
     method's (the Python path), including the calls the getter hands back to it."""
@@ -229,39 +229,67 @@ def test_getter_answers_as_the_python_path(tmp_path):
             db.get("text")
 
 
-@needs_getter
-def test_getter_after_close_and_after_the_database_is_gone(tmp_path):
+@needs_bound
+def test_putter_writes_and_fails_as_the_python_path(tmp_path):
+    """Database.put is a C Putter per instance: what it writes, and the errors it raises, are
+    those of the class method; a failed put writes nothing."""
+    with Database.open(str(tmp_path / "db"), {"sync_mode": "off"}) as db:
+        assert type(db.put) is SPEEDUPS.Putter
+        db.put(b"bytes", b"1")
+        db.put(bytearray(b"array"), memoryview(b"2"))
+        db.put(key=b"keywords", value=b"3")
+        db.put(b"empty value", b"")
+        db.put(b"long", b"x" * 100_000)
+        assert [db.get(k) for k in (b"bytes", b"array", b"keywords", b"empty value")] == [b"1", b"2", b"3", b""]
+        assert db.get(b"long") == b"x" * 100_000
+        for args, error, match in [((b"", b"v"), DatabaseError, "empty"),
+                                   ((b"k" * 70_000, b"v"), DatabaseError, "limit"),
+                                   (("text", b"v"), TypeError, "bytes"),
+                                   ((b"k",), TypeError, "value")]:
+            with pytest.raises(error, match=match) as fast:
+                db.put(*args)
+            with pytest.raises(error) as slow:
+                Database.put(db, *args)
+            assert str(fast.value) == str(slow.value)
+        assert sorted(k for k, _ in db.scan()) == [b"array", b"bytes", b"empty value", b"keywords", b"long"]
+
+
+@needs_bound
+def test_bound_calls_after_close_and_after_the_database_is_gone(tmp_path):
     path = str(tmp_path / "db")
     db = Database.open(path)
     db.put(b"k", b"v")
-    kept = db.get
+    get, put = db.get, db.put
     db.close()
-    with pytest.raises(DatabaseError, match="closed"):
-        kept(b"k")
-    with pytest.raises(DatabaseError, match="closed"):
-        db.get(b"k")
-    # The getter holds the database weakly: dropping the last reference closes it at once
-    # (no cycle waiting for the garbage collector), so the directory can be reopened.
+    for call in (lambda: get(b"k"), lambda: put(b"k", b"w"), lambda: db.get(b"k"), lambda: db.put(b"k", b"w")):
+        with pytest.raises(DatabaseError, match="closed"):
+            call()
+    # They hold the database weakly: dropping the last reference closes it at once (no cycle
+    # waiting for the garbage collector), so the directory can be reopened.
     gc.disable()
     try:
         db = Database.open(path)
-        kept = db.get
+        get, put = db.get, db.put
         del db
         with Database.open(path) as again:
             assert again.get(b"k") == b"v"
-        with pytest.raises(DatabaseError, match="closed"):
-            kept(b"k")
+        for call in (lambda: get(b"k"), lambda: put(b"k", b"w")):
+            with pytest.raises(DatabaseError, match="closed"):
+                call()
     finally:
         gc.enable()
 
 
-@needs_getter
-def test_a_subclass_get_is_not_shadowed(tmp_path):
+@needs_bound
+def test_a_subclass_method_is_not_shadowed(tmp_path):
     class Upper(Database):
         def get(self, key):
             value = super().get(key)
             return None if value is None else value.upper()
 
+        def put(self, key, value):
+            super().put(key, value + b"!")
+
     with Upper.open(str(tmp_path / "db"), {"sync_mode": "off"}) as db:
         db.put(b"k", b"abc")
-        assert db.get(b"k") == b"ABC"
+        assert db.get(b"k") == b"ABC!"

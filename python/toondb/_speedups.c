@@ -328,22 +328,24 @@ done:
     return result;
 }
 
-/* Getter: a database's get(key) as a C callable. Database installs one as the instance's
- * `get`, so the common call (an open database, a bytes key, a value that fits the stack
- * buffer) runs no Python frame at all; a Python method costs ~0.1-0.2 us more per call.
- * Everything else (another key type, extra arguments, a closed database, a long value, an
- * error status) goes to `fallback(database, *args, **kwargs)`, the SDK's Python path, which
- * gives the same answers and raises the same errors. The getter holds the database weakly
- * (no reference cycle: dropping the last reference still closes it at once). */
+/* Getter and Putter: a database's get(key) and put(key, value) as C callables. Database
+ * installs them as the instance's `get` and `put`, so the common call (an open database,
+ * bytes arguments, for get a value that fits the stack buffer) runs no Python frame at all;
+ * a Python method costs ~0.1-0.2 us more per call. Every other call (other argument types,
+ * keywords, a closed database, a long value, an error status) goes to
+ * `fallback(database, *args, **kwargs)`, the SDK's Python path, which gives the same answers
+ * and raises the same errors (a put that failed wrote nothing, so the fallback may repeat
+ * it). They hold the database weakly: no reference cycle, so dropping the last reference
+ * still closes it at once. */
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     void *handle;        /* NULL once close() was called */
     PyObject *database;  /* weakref.ref to the Database */
     PyObject *fallback;
-} Getter;
+} BoundCall;
 
-static PyObject *getter_fallback(Getter *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+static PyObject *bound_fallback(BoundCall *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *database;  /* a new reference; None once the database is gone */
 #if PY_VERSION_HEX >= 0x030D0000
@@ -369,40 +371,61 @@ static PyObject *getter_fallback(Getter *self, PyObject *const *args, size_t nar
     return result;
 }
 
+/* Whether `object` is exactly bytes of at most INT32_MAX bytes (the *32 functions' limit). */
+static inline int small_bytes(PyObject *object) {
+    return PyBytes_CheckExact(object) && PyBytes_GET_SIZE(object) <= INT32_MAX;
+}
+
 static PyObject *getter_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
-    Getter *self = (Getter *)callable;
+    BoundCall *self = (BoundCall *)callable;
     void *handle = self->handle;
-    if (handle && PyVectorcall_NARGS(nargsf) == 1 && !kwnames && PyBytes_CheckExact(args[0]) &&
-        PyBytes_GET_SIZE(args[0]) <= INT32_MAX) {
-        const uint8_t *key = (const uint8_t *)PyBytes_AS_STRING(args[0]);
-        int key_len = (int)PyBytes_GET_SIZE(args[0]);
+    if (handle && PyVectorcall_NARGS(nargsf) == 1 && !kwnames && small_bytes(args[0])) {
         txn_handle none = {0, 0};
         PyObject *answer;
         int64_t length;
-        if (get_small(handle, none, key, key_len, &answer, &length)) return answer;
+        if (get_small(handle, none, (const uint8_t *)PyBytes_AS_STRING(args[0]), (int)PyBytes_GET_SIZE(args[0]),
+                      &answer, &length))
+            return answer;
     }
-    return getter_fallback(self, args, nargsf, kwnames);
+    return bound_fallback(self, args, nargsf, kwnames);
 }
 
-static PyObject *getter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+static PyObject *putter_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    BoundCall *self = (BoundCall *)callable;
+    void *handle = self->handle;
+    if (handle && PyVectorcall_NARGS(nargsf) == 2 && !kwnames && small_bytes(args[0]) && small_bytes(args[1])) {
+        txn_handle none = {0, 0};
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = put32(handle, none, (const uint8_t *)PyBytes_AS_STRING(args[0]), (int)PyBytes_GET_SIZE(args[0]),
+                       (const uint8_t *)PyBytes_AS_STRING(args[1]), (int)PyBytes_GET_SIZE(args[1]));
+        Py_END_ALLOW_THREADS
+        if (status == 0) Py_RETURN_NONE;
+    }
+    return bound_fallback(self, args, nargsf, kwnames);
+}
+
+static PyTypeObject GetterType, PutterType;
+
+static PyObject *bound_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     unsigned long long handle;
     PyObject *database, *fallback;
     if (kwargs && PyDict_GET_SIZE(kwargs)) {
-        PyErr_SetString(PyExc_TypeError, "Getter takes no keyword arguments");
+        PyErr_Format(PyExc_TypeError, "%s takes no keyword arguments", type->tp_name);
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "KOO:Getter", &handle, &database, &fallback)) return NULL;
-    if (!get_into32) {
+    if (!PyArg_ParseTuple(args, "KOO", &handle, &database, &fallback)) return NULL;
+    if (!put32) {
         PyErr_SetString(PyExc_RuntimeError, "toondb._speedups is not bound to the library");
         return NULL;
     }
     if (!PyWeakref_CheckRef(database) || !PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "Getter(handle, weakref to the database, fallback callable)");
+        PyErr_Format(PyExc_TypeError, "%s(handle, weakref to the database, fallback callable)", type->tp_name);
         return NULL;
     }
-    Getter *self = (Getter *)type->tp_alloc(type, 0);
+    BoundCall *self = (BoundCall *)type->tp_alloc(type, 0);
     if (!self) return NULL;
-    self->vectorcall = getter_call;
+    self->vectorcall = type == &PutterType ? putter_call : getter_call;
     self->handle = (void *)(uintptr_t)handle;
     Py_INCREF(database);
     self->database = database;
@@ -411,35 +434,39 @@ static PyObject *getter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     return (PyObject *)self;
 }
 
-static void getter_dealloc(PyObject *object) {
-    Getter *self = (Getter *)object;
+static void bound_dealloc(PyObject *object) {
+    BoundCall *self = (BoundCall *)object;
     Py_XDECREF(self->database);
     Py_XDECREF(self->fallback);
     Py_TYPE(object)->tp_free(object);
 }
 
-static PyObject *getter_close(PyObject *object, PyObject *unused) {
-    ((Getter *)object)->handle = NULL;
+static PyObject *bound_close(PyObject *object, PyObject *unused) {
+    ((BoundCall *)object)->handle = NULL;
     Py_RETURN_NONE;
 }
 
-static PyMethodDef getter_methods[] = {
-    {"close", getter_close, METH_NOARGS, "close(): every later call takes the fallback (the database was closed)."},
+static PyMethodDef bound_methods[] = {
+    {"close", bound_close, METH_NOARGS, "close(): every later call takes the fallback (the database was closed)."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject GetterType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "toondb._speedups.Getter",
-    .tp_doc = "Getter(handle, database_weakref, fallback): get(key) of an open database, in C.",
-    .tp_basicsize = sizeof(Getter),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_new = getter_new,
-    .tp_dealloc = getter_dealloc,
-    .tp_call = PyVectorcall_Call,
-    .tp_vectorcall_offset = offsetof(Getter, vectorcall),
-    .tp_methods = getter_methods,
-};
+#define BOUND_CALL_TYPE(NAME, DOC)                                          \
+    {                                                                       \
+        PyVarObject_HEAD_INIT(NULL, 0)                                      \
+        .tp_name = "toondb._speedups." NAME,                                \
+        .tp_doc = DOC,                                                      \
+        .tp_basicsize = sizeof(BoundCall),                                  \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,        \
+        .tp_new = bound_new,                                                \
+        .tp_dealloc = bound_dealloc,                                        \
+        .tp_call = PyVectorcall_Call,                                       \
+        .tp_vectorcall_offset = offsetof(BoundCall, vectorcall),            \
+        .tp_methods = bound_methods,                                        \
+    }
+
+static PyTypeObject GetterType = BOUND_CALL_TYPE("Getter", "Getter(handle, database_weakref, fallback): get(key) of an open database, in C.");
+static PyTypeObject PutterType = BOUND_CALL_TYPE("Putter", "Putter(handle, database_weakref, fallback): put(key, value) of an open database, in C.");
 
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(put32, get_into32, delete32, scan_visit): the library functions' addresses."},
@@ -456,14 +483,17 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "toondb._speedups", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__speedups(void) {
-    if (PyType_Ready(&GetterType) < 0) return NULL;
+    if (PyType_Ready(&GetterType) < 0 || PyType_Ready(&PutterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    Py_INCREF(&GetterType);
-    if (PyModule_AddObject(m, "Getter", (PyObject *)&GetterType) < 0) {
-        Py_DECREF(&GetterType);
-        Py_DECREF(m);
-        return NULL;
+    PyTypeObject *types[] = {&GetterType, &PutterType};
+    for (int i = 0; i < 2; i++) {
+        Py_INCREF(types[i]);
+        if (PyModule_AddObject(m, types[i]->tp_name + sizeof("toondb._speedups.") - 1, (PyObject *)types[i]) < 0) {
+            Py_DECREF(types[i]);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

@@ -314,14 +314,16 @@ class Database(_Reads, CollectionTransport):
         # the C extension's calls (set and cleared with it).
         self._pointer: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)
         self._handle: Optional[int] = handle
-        # With the C extension, `get` is an instance attribute: a C callable that answers the
-        # common call without a Python frame and hands every other one to Database.get (see
-        # _speedups.c, Getter). Not for a subclass that overrides get.
-        self._getter: Any = None
-        getter_type = getattr(self._speed, "Getter", None)  # absent from an older build
-        if getter_type is not None and type(self).get is Database.get:
-            self._getter = getter_type(handle, weakref.ref(self), Database._get_fallback)
-            self.get = self._getter  # type: ignore[method-assign]
+        # With the C extension, `get` and `put` are instance attributes: C callables that answer
+        # the common call without a Python frame and hand every other one to the class's method
+        # (see _speedups.c, Getter and Putter). Not for a subclass that overrides the method.
+        self._bound: List[Any] = []
+        for name, type_name in (("get", "Getter"), ("put", "Putter")):
+            bound_type = getattr(self._speed, type_name, None)  # absent from an older build
+            if bound_type is not None and getattr(type(self), name) is getattr(Database, name):
+                bound = bound_type(handle, weakref.ref(self), _FALLBACKS[name])
+                setattr(self, name, bound)
+                self._bound.append(bound)
 
     @classmethod
     def open(cls, path: str, config: Optional[Mapping[str, Any]] = None) -> "Database":
@@ -352,14 +354,8 @@ class Database(_Reads, CollectionTransport):
         """Makes this database's calls go through ctypes alone (tests and benchmarks compare
         the two paths)."""
         self._speed = None
-        self.__dict__.pop("get", None)
-
-    @staticmethod
-    def _get_fallback(database: Optional["Database"], *args: Any, **kwargs: Any) -> Optional[bytes]:
-        """The Getter's path for every call it does not answer itself."""
-        if database is None:
-            raise DatabaseError("the database is closed (it was garbage-collected)", 6)
-        return Database.get(database, *args, **kwargs)
+        for name in _FALLBACKS:
+            self.__dict__.pop(name, None)
 
     def get(self, key: BytesLike) -> Optional[bytes]:
         """The value of ``key``, ``None`` when it is missing (``b""`` for an empty value)."""
@@ -411,8 +407,8 @@ class Database(_Reads, CollectionTransport):
         """Commits nothing new, aborts open transactions, syncs and releases the directory.
         Calling it again does nothing."""
         self._handle = None
-        if self._getter is not None:
-            self._getter.close()
+        for bound in self._bound:
+            bound.close()
         pointer, self._pointer = self._pointer, None
         if pointer is not None:
             self._lib.toondb_close(pointer)
@@ -591,6 +587,22 @@ def _split_batch(data: bytes) -> Tuple[List[Pair], bool]:
         append((data[offset + 8:key_end], data[key_end:value_end]))
         offset = value_end
     return pairs, bool(done)
+
+
+def _fallback(name: str) -> Any:
+    """The path of a C Getter or Putter for every call it does not answer itself: the
+    Database method `name` (called on the class, past the instance's C callable)."""
+    method = getattr(Database, name)
+
+    def fallback(database: Optional[Database], *args: Any, **kwargs: Any) -> Any:
+        if database is None:
+            raise DatabaseError("the database is closed (it was garbage-collected)", 6)
+        return method(database, *args, **kwargs)
+
+    return fallback
+
+
+_FALLBACKS = {"get": _fallback("get"), "put": _fallback("put")}
 
 
 class ScanIterator:
