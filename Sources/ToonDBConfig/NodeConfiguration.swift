@@ -41,6 +41,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var maxValueSize: Int
     public var blockSize: Int
     public var blockCacheSize: Int
+    public var rowCacheSize: Int
     public var bloomBitsPerKey: Int
     public var maxOpenTables: Int
     public var level0CompactionTrigger: Int
@@ -93,6 +94,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         maxValueSize = defaults.maxValueSize
         blockSize = defaults.blockSize
         blockCacheSize = defaults.blockCacheSize
+        rowCacheSize = defaults.rowCacheSize
         bloomBitsPerKey = defaults.bloomBitsPerKey
         maxOpenTables = defaults.maxOpenTables
         level0CompactionTrigger = defaults.level0CompactionTrigger
@@ -123,6 +125,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         options.maxValueSize = maxValueSize
         options.blockSize = blockSize
         options.blockCacheSize = blockCacheSize
+        options.rowCacheSize = rowCacheSize
         options.bloomBitsPerKey = bloomBitsPerKey
         options.maxOpenTables = maxOpenTables
         options.level0CompactionTrigger = level0CompactionTrigger
@@ -200,7 +203,7 @@ public struct NodeConfiguration: Sendable, Equatable {
             switch self {
             case .storage:
                 return ["data_dir", "sync_mode", "sync_interval_ms", "group_commit", "wal_enabled", "memtable_size", "max_immutable_memtables",
-                        "max_value_size", "block_size", "block_cache_size", "bloom_bits_per_key", "max_open_tables",
+                        "max_value_size", "block_size", "block_cache_size", "row_cache_size", "bloom_bits_per_key", "max_open_tables",
                         "level0_compaction_trigger", "level0_slowdown_trigger", "level0_stop_trigger", "level1_max_bytes",
                         "level_size_multiplier", "target_table_size", "wal_segment_size", "wal_mapped_appends", "io_backend"]
             case .log:
@@ -243,6 +246,8 @@ public struct NodeConfiguration: Sendable, Equatable {
             blockSize = Int(try field.size(in: 256...16 * MiB))
         case (.storage, "block_cache_size"):
             blockCacheSize = Int(try field.size(in: 0...TiB))
+        case (.storage, "row_cache_size"):
+            rowCacheSize = Int(try field.size(in: 0...TiB))
         case (.storage, "bloom_bits_per_key"):
             bloomBitsPerKey = try field.integer(in: 0...64)
         case (.storage, "max_open_tables"):

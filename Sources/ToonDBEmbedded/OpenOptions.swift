@@ -66,7 +66,7 @@ struct OpenOptions {
     /// The option names of the engine fields `DatabaseOptions.validate` reports.
     static let optionName: [String: String] = [
         "memtableSize": "memtable_size_bytes", "maxImmutableMemtables": "max_immutable_memtables",
-        "maxValueSize": "max_value_size_bytes", "blockSize": "block_size_bytes", "blockCacheSize": "block_cache_size_bytes",
+        "maxValueSize": "max_value_size_bytes", "blockSize": "block_size_bytes", "blockCacheSize": "block_cache_size_bytes", "rowCacheSize": "row_cache_size_bytes",
         "bloomBitsPerKey": "bloom_bits_per_key", "maxOpenTables": "max_open_tables",
         "level0CompactionTrigger": "level0_compaction_trigger", "level0SlowdownTrigger": "level0_slowdown_trigger",
         "level0StopTrigger": "level0_stop_trigger", "level1MaxBytes": "level1_max_bytes",
@@ -123,6 +123,7 @@ struct OpenOptions {
         "max_value_size_bytes": { o, v throws(StorageError) in o.database.maxValueSize = try v.bytes() },
         "block_size_bytes": { o, v throws(StorageError) in o.database.blockSize = try v.bytes() },
         "block_cache_size_bytes": { o, v throws(StorageError) in o.database.blockCacheSize = try v.bytes() },
+        "row_cache_size_bytes": { o, v throws(StorageError) in o.database.rowCacheSize = try v.bytes() },
         "bloom_bits_per_key": { o, v throws(StorageError) in o.database.bloomBitsPerKey = try v.int() },
         "max_open_tables": { o, v throws(StorageError) in o.database.maxOpenTables = try v.int() },
         "level0_compaction_trigger": { o, v throws(StorageError) in o.database.level0CompactionTrigger = try v.int() },

@@ -160,14 +160,7 @@ private struct Shard {
         } else {
             guard charge <= capacity else { return }
             let node = Node(key: key, block: block, charge: charge, newer: -1, older: -1)
-            let i: Int32
-            if let reused = free.popLast() {
-                i = reused
-                nodes[Int(i)] = node
-            } else {
-                i = Int32(nodes.count)
-                nodes.append(node)
-            }
+            let i = storeReusingFreeIndex(node, in: &nodes, free: &free)
             map[key] = i
             pushNewest(i)
             usage += charge

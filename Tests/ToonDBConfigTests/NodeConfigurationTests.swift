@@ -73,6 +73,7 @@ struct NodeConfigurationTests {
             max_value_size = "1MiB"
             block_size = "16KiB"
             block_cache_size = "1GiB"
+            row_cache_size = "32MiB"
             bloom_bits_per_key = 12
             max_open_tables = 500
             level0_compaction_trigger = 2
@@ -117,6 +118,7 @@ struct NodeConfigurationTests {
         #expect(o.maxValueSize == 1 << 20)
         #expect(o.blockSize == 16 << 10)
         #expect(o.blockCacheSize == 1 << 30)
+        #expect(o.rowCacheSize == 32 << 20)
         #expect(o.bloomBitsPerKey == 12)
         #expect(o.maxOpenTables == 500)
         #expect(o.level0CompactionTrigger == 2)

@@ -619,6 +619,9 @@ STAT_KEYS = [
     "commits",
     "io_backend",
     "sync_mode",
+    "row_cache_hits",
+    "row_cache_misses",
+    "row_cache_bytes",
 ]
 
 
@@ -689,6 +692,34 @@ def test_stats_reflect_writes(db):
     assert after["last_lsn"] >= 5
     assert after["memtable_bytes"] > before["memtable_bytes"]
     assert after["wal_bytes"] > before["wal_bytes"]
+
+
+def test_row_cache_answers_repeated_reads_of_table_keys(tmp_path):
+    """After a checkpoint the keys are in tables; a key read a second time is kept by the row
+    cache and later reads are answered from it (stats), with the same values; writes after
+    that are seen at once; row_cache_size_bytes=0 turns it off."""
+    with Database.open(str(tmp_path / "on"), {"sync_mode": "off"}) as db:
+        for i in range(200):
+            db.put(b"r%03d" % i, b"value %d" % i)
+        db.checkpoint()
+        for _ in range(3):
+            assert [db.get(b"r%03d" % i) for i in range(200)] == [b"value %d" % i for i in range(200)]
+        stats = db.stats()
+        assert stats["row_cache_hits"] >= 190, stats
+        assert stats["row_cache_misses"] >= 200 and stats["row_cache_bytes"] > 0
+        db.put(b"r007", b"new")
+        db.delete(b"r008")
+        assert db.get(b"r007") == b"new" and db.get(b"r008") is None
+        db.checkpoint()  # a new version: the cached answers of the old one are not used
+        assert db.get(b"r007") == b"new" and db.get(b"r008") is None
+    with Database.open(str(tmp_path / "off"), {"sync_mode": "off", "row_cache_size_bytes": 0}) as db:
+        db.put(b"k", b"v")
+        db.checkpoint()
+        for _ in range(3):
+            assert db.get(b"k") == b"v"
+        assert db.stats()["row_cache_hits"] == 0
+    with pytest.raises(DatabaseError, match="row_cache_size_bytes"):
+        Database.open(str(tmp_path / "bad"), {"row_cache_size_bytes": -1})
 
 
 def test_stats_active_transactions(db):

@@ -86,6 +86,7 @@ extension Database {
              compactionsCompleted, lastCheckpointLSN, backgroundError ?? wal.poisonedError)
         }
         let cache = tableCache.blockCache
+        let rows = rowCache.statistics
         return DatabaseStats(
             memtableBytes: memBytes + immutableBytes,
             immutableMemtables: immutableCount,
@@ -100,6 +101,9 @@ extension Database {
             blockCacheHits: cache.hits,
             blockCacheMisses: cache.misses,
             blockCacheBytes: cache.usage,
+            rowCacheHits: rows.hits,
+            rowCacheMisses: rows.misses,
+            rowCacheBytes: rows.bytes,
             lastLSN: currentSnapshot,
             lastCheckpointLSN: checkpointLSN,
             flushedLSN: versions.flushedLSN,

@@ -29,6 +29,7 @@ public final class Database: @unchecked Sendable {
     let versions: VersionSet
     let wal: WALWriter
     let tableCache: TableCache
+    let rowCache: RowCache
     let snapshots = SnapshotRegistry()
     let commitQueue = CommitQueue()
     let picker: CompactionPicker
@@ -109,6 +110,7 @@ public final class Database: @unchecked Sendable {
         do throws(StorageError) {
             let blockCache = BlockCache(capacity: options.blockCacheSize)
             tableCache = TableCache(backend: backend, blockCache: blockCache, options: tableOptions, capacity: options.maxOpenTables)
+            rowCache = RowCache(capacity: options.rowCacheSize)
             let isNew = !FileSystem.exists(path + "/CURRENT")
             versions = try VersionSet.open(directory: path, backend: backend, sink: TableDeleter(tableCache: tableCache), create: options.createIfMissing)
             if isNew { options.logger.info("created database", metadata: ["path": "\(path)"]) }
@@ -368,19 +370,35 @@ public final class Database: @unchecked Sendable {
             case .value(let node, _): return body(Memtable.value(node))
             }
         }
+        // The row cache answers for the version's tables as a whole, so only for a snapshot
+        // that sees all of their entries.
+        let version = view.version
+        var miss: RowCache.Lookup?
+        if snapshot >= version.maxLSN && rowCache.isEnabled {
+            let lookup = rowCache.lookup(key, version: version.id, body)
+            if lookup.hit { return }
+            if lookup.admit { miss = lookup }
+        }
         var answered = false
-        _ = try view.version.firstAnswer(for: key) { (table) throws(StorageError) -> Void? in
+        _ = try version.firstAnswer(for: key) { (table) throws(StorageError) -> Void? in
             try tableCache.reader(for: table).withLookup(key, snapshot: snapshot) { found in
                 switch found {
                 case .notFound: return
-                case .value(let value, _): body(value)
-                case .deleted: body(nil)
+                case .value(let value, _):
+                    if let miss { rowCache.insert(key, miss, value: value) }
+                    body(value)
+                case .deleted:
+                    if let miss { rowCache.insert(key, miss, value: nil) }
+                    body(nil)
                 }
                 answered = true
             }
             return answered ? () : nil
         }
-        if !answered { body(nil) }
+        if !answered {
+            if let miss { rowCache.insert(key, miss, value: nil) }
+            body(nil)
+        }
     }
 
     /// ``visitValue(of:_:)`` for several keys at one snapshot: `body(i, value)` for each key
@@ -416,11 +434,17 @@ public final class Database: @unchecked Sendable {
         }
     }
 
+    /// The value of `key` at `snapshot` (copied), or nil: ``visit(_:snapshot:view:_:)``, so
+    /// point reads of transactions use the row cache too where their snapshot allows.
     func lookup(_ key: [UInt8], snapshot: LSN) throws(StorageError) -> [UInt8]? {
-        switch try newestVersion(key, snapshot: snapshot, view: readView()) {
-        case .value(let value, _): return value
-        case .deleted, .notFound: return nil
+        let view = readView()
+        var result: [UInt8]?
+        try key.withBytes { (raw) throws(StorageError) in
+            try withExtendedLifetime(view) { () throws(StorageError) in
+                try visit(raw, snapshot: snapshot, view: view) { result = $0.map { [UInt8]($0) } }
+            }
         }
+        return result
     }
 
     /// The newest version of `key` with LSN <= `snapshot`.

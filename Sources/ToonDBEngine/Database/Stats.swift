@@ -20,6 +20,11 @@ public struct DatabaseStats: Sendable, Equatable {
     public var blockCacheHits: Int
     public var blockCacheMisses: Int
     public var blockCacheBytes: Int
+    /// Point reads the row cache answered, the ones it did not (it was asked and had no valid
+    /// entry), and the bytes it holds.
+    public var rowCacheHits: Int
+    public var rowCacheMisses: Int
+    public var rowCacheBytes: Int
     public var lastLSN: UInt64
     public var lastCheckpointLSN: UInt64
     public var flushedLSN: UInt64
@@ -57,6 +62,9 @@ public struct DatabaseStats: Sendable, Equatable {
             ("block_cache_hits", .int(blockCacheHits)),
             ("block_cache_misses", .int(blockCacheMisses)),
             ("block_cache_bytes", .int(blockCacheBytes)),
+            ("row_cache_hits", .int(rowCacheHits)),
+            ("row_cache_misses", .int(rowCacheMisses)),
+            ("row_cache_bytes", .int(rowCacheBytes)),
             ("last_lsn", .unsigned(lastLSN)),
             ("last_checkpoint_lsn", .unsigned(lastCheckpointLSN)),
             ("flushed_lsn", .unsigned(flushedLSN)),

@@ -1,3 +1,4 @@
+import Synchronization
 import ToonDBFormat
 
 /// An immutable snapshot of which tables are live, by level.
@@ -9,9 +10,17 @@ import ToonDBFormat
 /// table per deeper level.
 final class Version: Sendable {
     let levels: [[FileMetadata]]
+    /// Unique in the process and increasing: what ``RowCache`` entries are valid for.
+    let id: UInt64
+    /// The largest LSN in any table (0 when there is none).
+    let maxLSN: LSN
+
+    private static let ids = Atomic<UInt64>(0)
 
     init(levels: [[FileMetadata]] = Array(repeating: [], count: VersionSet.levelCount)) {
         self.levels = levels
+        id = Self.ids.add(1, ordering: .relaxed).newValue
+        maxLSN = levels.joined().map(\.maxLSN).max() ?? 0
     }
 
     var tableCount: Int { levels.reduce(0) { $0 + $1.count } }
