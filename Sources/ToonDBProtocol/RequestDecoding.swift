@@ -22,14 +22,14 @@ private struct PayloadReader {
     var buffer: ByteBuffer
 
     mutating func request() throws(WireError) -> Request {
+        let opcode = self.opcode
+        if let fields = try buffer.withUnsafeReadableBytes({ (raw) throws(WireError) in try KeyRequestFields.locate(opcode: opcode, in: raw) }) {
+            return keyRequest(fields)
+        }
         switch opcode {
-        case .put:
-            let key = try bytes(length: u32(), "key")
-            return .put(transaction: 0, .key(key), value: rest())
-        case .get:
-            return .get(transaction: 0, .key(rest()), .bare)
-        case .delete:
-            return .delete(transaction: 0, .key(rest()))
+        case .put, .get, .delete, .kvPut, .kvGet, .kvDelete:
+            // Located above: KeyRequestFields.locate answers every single-key opcode.
+            throw .malformed(opcode, "not a single-key layout")
         case .beginTransaction:
             return .beginTransaction
         case .commitTransaction:
@@ -64,16 +64,6 @@ private struct PayloadReader {
             return .ping
         case .executeSQL:
             return .executeSQL(try string(length: buffer.readableBytes, "SQL"))
-        case .kvPut:
-            let txn = try u64("txn_id")
-            let key = try bytes(length: u32(), "key")
-            return .put(transaction: txn, .key(key), value: rest())
-        case .kvGet:
-            let txn = try u64("txn_id")
-            return .get(transaction: txn, .key(rest()), .flagged)
-        case .kvDelete:
-            let txn = try u64("txn_id")
-            return .delete(transaction: txn, .key(rest()))
         case .pathPut:
             let txn = try u64("txn_id")
             let path = try path()
@@ -196,6 +186,19 @@ private struct PayloadReader {
             }
         }
         return CollectionInsert(name: name, dimension: dimension, ids: ids, vectors: vectors, metadata: metadata)
+    }
+
+    /// A single-key request with its fields copied out of the payload, which it consumes.
+    mutating func keyRequest(_ fields: KeyRequestFields) -> Request {
+        let (key, value) = buffer.withUnsafeReadableBytes { raw in
+            ([UInt8](raw[fields.key]), [UInt8](raw[fields.value]))
+        }
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        switch fields.operation {
+        case .put: return .put(transaction: fields.transaction, .key(key), value: value)
+        case .get: return .get(transaction: fields.transaction, .key(key), fields.flagged ? .flagged : .bare)
+        case .delete: return .delete(transaction: fields.transaction, .key(key))
+        }
     }
 
     mutating func expectEnd() throws(WireError) {

@@ -54,7 +54,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func malformed(_ opcode: RequestOpcode, _ what: String) -> WireError {
+    @usableFromInline static func malformed(_ opcode: RequestOpcode, _ what: String) -> WireError {
         WireError(.malformed, "\(opcode.name): \(what)")
     }
 }

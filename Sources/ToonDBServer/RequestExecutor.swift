@@ -170,6 +170,9 @@ struct RequestExecutor: Sendable {
 
     /// Where an auto-commit GET's key starts in `frame`'s payload, and whether its reply takes
     /// the `found` flag: GET (0x02), and KV_GET (0x11) with transaction 0. Nil for other frames.
+    /// Asked of every frame of a read (to find runs of GETs), so it reads the opcode and the
+    /// transaction id only: the key is the rest of the payload (``KeyRequestFields``); going
+    /// through `KeyRequestFields.locate` here cost GET 16x16 3-6% (4 pairs).
     static func autoCommitGet(_ frame: Frame) -> (keyOffset: Int, flagged: Bool)? {
         switch frame.opcode {
         case RequestOpcode.get.rawValue:
@@ -239,27 +242,16 @@ struct RequestExecutor: Sendable {
     /// batch (no request or key and value arrays). Nil, doing nothing, for any other frame and
     /// for a malformed one (``Request/decode(opcode:payload:)`` then reports it).
     static func autoCommitKeyWrite(_ frame: Frame) -> (WriteBatch, WriteReply)? {
-        let isPut: Bool
-        let start: Int
-        switch frame.opcode {
-        case RequestOpcode.put.rawValue: (isPut, start) = (true, 0)
-        case RequestOpcode.delete.rawValue: (isPut, start) = (false, 0)
-        case RequestOpcode.kvPut.rawValue, RequestOpcode.kvDelete.rawValue:
-            guard frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self) == 0 else { return nil }
-            (isPut, start) = (frame.opcode == RequestOpcode.kvPut.rawValue, 8)
-        default:
-            return nil
-        }
-        return frame.payload.withUnsafeReadableBytes { raw -> (WriteBatch, WriteReply)? in
+        guard let opcode = RequestOpcode(rawValue: frame.opcode), opcode == .put || opcode == .delete || opcode == .kvPut || opcode == .kvDelete,
+              let fields = frame.payload.withUnsafeReadableBytes({ raw in try? KeyRequestFields.locate(opcode: opcode, in: raw) }),
+              fields.transaction == 0 else { return nil }
+        return frame.payload.withUnsafeReadableBytes { raw in
             var batch = WriteBatch()
-            if isPut {
-                guard raw.count >= start + 4 else { return nil }
-                let keyCount = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
-                guard keyCount <= raw.count - start - 4 else { return nil }
-                let key = UnsafeRawBufferPointer(rebasing: raw[(start + 4)..<(start + 4 + keyCount)])
-                batch.put(key, UnsafeRawBufferPointer(rebasing: raw[(start + 4 + keyCount)...]))
+            let key = UnsafeRawBufferPointer(rebasing: raw[fields.key])
+            if fields.operation == .put {
+                batch.put(key, UnsafeRawBufferPointer(rebasing: raw[fields.value]))
             } else {
-                batch.delete(UnsafeRawBufferPointer(rebasing: raw[start...]))
+                batch.delete(key)
             }
             return (batch, .ok)
         }

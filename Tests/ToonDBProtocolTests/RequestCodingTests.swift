@@ -278,3 +278,71 @@ private func le64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.little
         #expect(WireError(wireText: "busy: 100 clients") == WireError(.busy, "100 clients"))
     }
 }
+
+/// The single-key layout (``KeyRequestFields``) that the decoder and the server's in-place
+/// paths share: located fields, errors, and agreement with the decoder on random payloads.
+@Suite struct KeyRequestFieldsTests {
+    private func locate(_ opcode: RequestOpcode, _ payload: [UInt8]) throws(WireError) -> KeyRequestFields? {
+        // Array.withUnsafeBytes rethrows untyped: carry the typed error out by hand.
+        var result: Result<KeyRequestFields?, WireError> = .success(nil)
+        payload.withUnsafeBytes { raw in result = Result { () throws(WireError) in try KeyRequestFields.locate(opcode: opcode, in: raw) } }
+        return try result.get()
+    }
+
+    @Test func fieldsOfEverySingleKeyOpcode() throws {
+        let key: [UInt8] = [1, 2, 3], value: [UInt8] = [9, 8]
+        #expect(try locate(.put, le32(3) + key + value)
+                == KeyRequestFields(operation: .put, transaction: 0, key: 4..<7, value: 7..<9, flagged: false))
+        #expect(try locate(.kvPut, le64(42) + le32(3) + key + value)
+                == KeyRequestFields(operation: .put, transaction: 42, key: 12..<15, value: 15..<17, flagged: false))
+        #expect(try locate(.get, key) == KeyRequestFields(operation: .get, transaction: 0, key: 0..<3, value: 3..<3, flagged: false))
+        #expect(try locate(.kvGet, le64(0) + key)
+                == KeyRequestFields(operation: .get, transaction: 0, key: 8..<11, value: 11..<11, flagged: true))
+        #expect(try locate(.delete, key) == KeyRequestFields(operation: .delete, transaction: 0, key: 0..<3, value: 3..<3, flagged: false))
+        #expect(try locate(.kvDelete, le64(7) + key)
+                == KeyRequestFields(operation: .delete, transaction: 7, key: 8..<11, value: 11..<11, flagged: false))
+        #expect(try locate(.put, le32(0)) == KeyRequestFields(operation: .put, transaction: 0, key: 4..<4, value: 4..<4, flagged: false))
+        #expect(try locate(.scan, key) == nil)
+        #expect(try locate(.putPath, key) == nil)
+    }
+
+    @Test func truncatedPayloadsAreMalformed() {
+        #expect(throws: WireError(.malformed, "KV_GET: payload ends before txn_id")) { try locate(.kvGet, [0, 0, 0]) }
+        #expect(throws: WireError(.malformed, "KV_PUT: payload ends before length")) { try locate(.kvPut, le64(0) + [1]) }
+        #expect(throws: WireError(.malformed, "KV_PUT: key declares 5 bytes but only 1 remain")) { try locate(.kvPut, le64(0) + le32(5) + [1]) }
+        #expect(throws: WireError(.malformed, "PUT: key declares 4294967295 bytes but only 0 remain")) { try locate(.put, le32(.max)) }
+    }
+
+    @Test func theDecoderCopiesExactlyTheLocatedFields() throws {
+        var random = SystemRandomNumberGenerator()
+        for opcode in [RequestOpcode.put, .get, .delete, .kvPut, .kvGet, .kvDelete] {
+            for _ in 0..<300 {
+                var payload = (0..<Int.random(in: 0..<24, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                if Bool.random(using: &random), opcode == .put || opcode == .kvPut {
+                    // A plausible key length, so most payloads are well formed.
+                    let at = opcode == .kvPut ? 8 : 0
+                    if payload.count >= at + 4 {
+                        let length = UInt32.random(in: 0...UInt32(payload.count - at - 4), using: &random)
+                        payload.replaceSubrange(at..<(at + 4), with: le32(length))
+                    }
+                }
+                let located = Result { () throws(WireError) in try locate(opcode, payload) }
+                let decoded = Result { () throws(WireError) in try decode(opcode.rawValue, payload) }
+                switch (located, decoded) {
+                case (.success(let fields?), .success(let request)):
+                    let key = Array(payload[fields.key]), value = Array(payload[fields.value])
+                    let expected: Request = switch fields.operation {
+                    case .put: .put(transaction: fields.transaction, .key(key), value: value)
+                    case .get: .get(transaction: fields.transaction, .key(key), fields.flagged ? .flagged : .bare)
+                    case .delete: .delete(transaction: fields.transaction, .key(key))
+                    }
+                    #expect(request == expected, "\(opcode.name) \(payload)")
+                case (.failure(let a), .failure(let b)):
+                    #expect(a == b, "\(opcode.name) \(payload)")
+                default:
+                    Issue.record("\(opcode.name) \(payload): located \(located), decoded \(decoded)")
+                }
+            }
+        }
+    }
+}
