@@ -20,9 +20,11 @@ import ToonDBFormat
 /// one bit test per miss instead of an allocation and an eviction.
 ///
 /// **Bypass.** When few lookups are worth it (hits plus admitted misses under 1 in 20 over a
-/// window of 65,536 lookups), the cache is asked only 1 time in 16 until a window says
-/// otherwise: a read-once workload then pays one counter increment per read instead of a
-/// shard lock and a probe (the miss path cost random reads ~6% before this).
+/// window of 65,536 lookups, counted per shard: 4,096 each of 16), the shard is asked only 1
+/// time in 16 until a window says otherwise: a read-once workload then pays a hash and one
+/// counter increment per read instead of a shard lock and a probe (the miss path cost random
+/// reads ~6% before this). The counters are per shard, like the lock, so that threads reading
+/// different keys do not all increment one shared counter.
 ///
 /// **Eviction.** Each shard is bounded in bytes and evicts with CLOCK (a hit sets a bit).
 final class RowCache: Sendable {
@@ -30,18 +32,28 @@ final class RowCache: Sendable {
     let capacity: Int
     private let shards: [Box]
     private let shardMask: Int
-    /// Lookups so far; every `window` of them the bypass is decided again.
-    private let lookups = Atomic<Int>(0)
-    /// Hits and admitted misses in the current window (among the lookups that asked).
-    private let useful = Atomic<Int>(0)
-    private let bypassing = Atomic<Bool>(false)
+    /// Lookups per shard between two bypass decisions.
+    private let shardWindow: Int
     static let window = 1 << 16
     static let sampling = 16
 
     private final class Box: Sendable {
         let state: Mutex<Shard>
+        /// Lookups so far; every window of them the bypass is decided again.
+        let lookups = Atomic<Int>(0)
+        /// Hits and admitted misses in the current window (among the lookups that asked).
+        let useful = Atomic<Int>(0)
+        let bypassing = Atomic<Bool>(false)
+
         init(capacity: Int) { state = Mutex(Shard(capacity: capacity)) }
         deinit { state.withLock { $0.removeAll() } }
+
+        /// At the end of a window: bypass when under 1 in 20 of the lookups that asked were useful.
+        func decideBypass(window: Int) {
+            let asked = bypassing.load(ordering: .relaxed) ? window / RowCache.sampling : window
+            let worth = useful.exchange(0, ordering: .relaxed)
+            bypassing.store(worth &* 20 < asked, ordering: .relaxed)
+        }
     }
 
     /// A cache of at most `capacity` bytes (keys, values and ~64 bytes per entry) over
@@ -51,6 +63,7 @@ final class RowCache: Sendable {
         while count < Swift.max(1, shardCount) { count <<= 1 }
         self.capacity = Swift.max(0, capacity)
         shardMask = count - 1
+        shardWindow = Swift.max(1024, Self.window / count)
         shards = (0..<count).map { _ in Box(capacity: Swift.max(0, capacity) / count) }
     }
 
@@ -93,31 +106,28 @@ final class RowCache: Sendable {
     /// hold no live version of it), or records a miss. `body` runs under the shard's lock: it
     /// should only copy the value.
     func lookup(_ key: UnsafeRawBufferPointer, version: UInt64, _ body: (UnsafeRawBufferPointer?) -> Void) -> Lookup {
-        let n = lookups.wrappingAdd(1, ordering: .relaxed).newValue
-        if n & (Self.window - 1) == 0 { decideBypass() }
-        if n & (Self.sampling - 1) != 0 && bypassing.load(ordering: .relaxed) {
-            return Lookup(hit: false, admit: false, hash: 0, version: version)
-        }
         let hash = Self.hash(key)
-        let result = shard(hash).state.withLock { (shard) -> Lookup in
+        let box = shard(hash)
+        let n = box.lookups.wrappingAdd(1, ordering: .relaxed).newValue
+        if n & (shardWindow - 1) == 0 { box.decideBypass(window: shardWindow) }
+        if n & (Self.sampling - 1) != 0 && box.bypassing.load(ordering: .relaxed) {
+            return Lookup(hit: false, admit: false, hash: hash, version: version)
+        }
+        let result = box.state.withLock { (shard) -> Lookup in
             if shard.withCached(key, hash: hash, version: version, body) {
                 return Lookup(hit: true, admit: false, hash: hash, version: version)
             }
             return Lookup(hit: false, admit: shard.admit(hash), hash: hash, version: version)
         }
-        if result.hit || result.admit { useful.wrappingAdd(1, ordering: .relaxed) }
+        if result.hit || result.admit { box.useful.wrappingAdd(1, ordering: .relaxed) }
         return result
     }
 
-    /// At the end of a window: bypass when under 1 in 20 of the lookups that asked were useful.
-    private func decideBypass() {
-        let asked = bypassing.load(ordering: .relaxed) ? Self.window / Self.sampling : Self.window
-        let worth = useful.exchange(0, ordering: .relaxed)
-        bypassing.store(worth &* 20 < asked, ordering: .relaxed)
-    }
+    /// How many shards mostly skip their lookups now (see the type's documentation).
+    var bypassingShards: Int { shards.reduce(0) { $0 + ($1.bypassing.load(ordering: .relaxed) ? 1 : 0) } }
 
-    /// Whether lookups mostly skip the cache now (see the type's documentation).
-    var isBypassing: Bool { bypassing.load(ordering: .relaxed) }
+    /// The number of shards.
+    var shardCount: Int { shards.count }
 
     /// Keeps the tables' answer for the key of an admitted miss.
     func insert(_ key: UnsafeRawBufferPointer, _ miss: Lookup, value: UnsafeRawBufferPointer?) {
