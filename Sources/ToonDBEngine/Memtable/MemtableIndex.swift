@@ -72,7 +72,7 @@ final class MemtableIndex: @unchecked Sendable {
     func insert(_ node: UnsafeMutableRawPointer, userKey: UnsafeRawBufferPointer) {
         precondition(UInt(bitPattern: node) >> 48 == 0, "memtable node address above 48 bits")
         if (count + 1) * 4 > (table.mask + 1) * 3 { grow() }
-        let hash = Self.hash(userKey)
+        let hash = keyHash(userKey)
         let entry = UInt(bitPattern: node) | (UInt(truncatingIfNeeded: hash >> 48) << 48)
         let table = self.table
         let mask = table.mask
@@ -102,7 +102,7 @@ final class MemtableIndex: @unchecked Sendable {
     func newest(_ userKey: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
         let table = published
         let mask = table.mask
-        let hash = Self.hash(userKey)
+        let hash = keyHash(userKey)
         let tag = UInt(truncatingIfNeeded: hash >> 48)
         var index = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -120,7 +120,7 @@ final class MemtableIndex: @unchecked Sendable {
     /// Starts loading the slot where a probe for `userKey` begins.
     @inline(__always) func prefetchSlot(_ userKey: UnsafeRawBufferPointer) {
         let table = published
-        let index = Int(truncatingIfNeeded: Self.hash(userKey)) & table.mask
+        let index = Int(truncatingIfNeeded: keyHash(userKey)) & table.mask
         toondb_prefetch(table.base + 8 + 8 * index, 8)
     }
 
@@ -129,7 +129,7 @@ final class MemtableIndex: @unchecked Sendable {
     @inline(__always) func candidate(_ userKey: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
         let table = published
         let mask = table.mask
-        let hash = Self.hash(userKey)
+        let hash = keyHash(userKey)
         let tag = UInt(truncatingIfNeeded: hash >> 48)
         var index = Int(truncatingIfNeeded: hash) & mask
         for _ in 0..<4 {
@@ -149,7 +149,7 @@ final class MemtableIndex: @unchecked Sendable {
             let entry = old.slot(index).load(ordering: .relaxed)
             guard entry != 0 else { continue }
             let node = UnsafeMutableRawPointer(bitPattern: entry & Self.addressMask)!
-            var position = Int(truncatingIfNeeded: Self.hash(Self.userKey(node))) & mask
+            var position = Int(truncatingIfNeeded: keyHash(Self.userKey(node))) & mask
             while grown.slot(position).load(ordering: .relaxed) != 0 { position = (position + 1) & mask }
             grown.slot(position).store(entry, ordering: .relaxed)
         }
@@ -165,29 +165,5 @@ final class MemtableIndex: @unchecked Sendable {
     @inline(__always) private static func sameKey(_ entry: UInt, _ userKey: UnsafeRawBufferPointer) -> Bool {
         let stored = Self.userKey(UnsafeMutableRawPointer(bitPattern: entry & addressMask)!)
         return stored.count == userKey.count && (userKey.isEmpty || memcmp(stored.baseAddress!, userKey.baseAddress!, userKey.count) == 0)
-    }
-
-    /// A 64-bit hash of a byte string: 8-byte words multiplied in, then a final avalanche
-    /// (the MurmurHash3 finalizer), so the low bits pick the slot and the high bits the tag.
-    @inline(__always) static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
-        var offset = 0
-        let count = bytes.count
-        while offset + 8 <= count {
-            h = (h ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-            h = (h << 31) | (h >> 33)
-            offset += 8
-        }
-        if offset < count {
-            var tail: UInt64 = 0
-            for i in offset..<count { tail = tail << 8 | UInt64(bytes[i]) }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-        }
-        h ^= h >> 33
-        h &*= 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        h &*= 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        return h
     }
 }

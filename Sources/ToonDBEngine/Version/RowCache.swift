@@ -15,7 +15,8 @@ import ToonDBFormat
 /// always searched first, so writes since the version was installed take precedence.
 ///
 /// **Admission.** A key is cached on its second miss within a while, not its first: a
-/// doorkeeper bitmap per shard remembers hashes of recent misses (cleared when half full).
+/// doorkeeper bitmap per shard (a two-probe bloom filter, cleared once an eighth of its bits
+/// are set) remembers hashes of recent misses.
 /// A workload that reads each key once (a full random pass, a scan-like access) then costs
 /// one bit test per miss instead of an allocation and an eviction.
 ///
@@ -69,28 +70,10 @@ final class RowCache: Sendable {
 
     var isEnabled: Bool { capacity > 0 }
 
+    /// The hash's bits 48 and up pick the shard; the doorkeeper takes bits 16-47 and the slot
+    /// the lowest ones, so none of them is constant within a shard.
     @inline(__always)
-    private static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        // FNV-1a over 8-byte words, then a SplitMix64 finish: cheap and well spread.
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        var i = 0
-        let count = key.count
-        while i &+ 8 <= count {
-            h = (h ^ key.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
-            i &+= 8
-        }
-        while i < count {
-            h = (h ^ UInt64(key[i])) &* 0x0000_0100_0000_01B3
-            i &+= 1
-        }
-        h ^= UInt64(count)
-        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
-        return h ^ (h >> 31)
-    }
-
-    @inline(__always)
-    private func shard(_ hash: UInt64) -> Box { shards[Int(truncatingIfNeeded: hash >> 40) & shardMask] }
+    private func shard(_ hash: UInt64) -> Box { shards[Int(truncatingIfNeeded: hash >> 48) & shardMask] }
 
     /// The outcome of ``lookup(_:version:_:)``.
     struct Lookup {
@@ -106,7 +89,7 @@ final class RowCache: Sendable {
     /// hold no live version of it), or records a miss. `body` runs under the shard's lock: it
     /// should only copy the value.
     func lookup(_ key: UnsafeRawBufferPointer, version: UInt64, _ body: (UnsafeRawBufferPointer?) -> Void) -> Lookup {
-        let hash = Self.hash(key)
+        let hash = keyHash(key)
         let box = shard(hash)
         let n = box.lookups.wrappingAdd(1, ordering: .relaxed).newValue
         if n & (shardWindow - 1) == 0 { box.decideBypass(window: shardWindow) }
