@@ -345,10 +345,12 @@ class Database(_Reads, CollectionTransport):
     def _db(self) -> "Database":
         return self
 
-    # Auto-commit single-key calls with the C extension, the common case, go straight to it:
-    # one Python frame instead of the shared path's helper calls (measured in BENCHMARKS.md).
-    # Anything else (no extension, a closed database, keys or values that are not bytes or are
-    # over the extension's limit) takes the shared path in _Reads.
+    # get and put are usually answered by the instance's C Getter and Putter (see __init__);
+    # these methods are their fallback and the path without them. Here an auto-commit call
+    # with the C extension still goes straight to it: one Python frame instead of the shared
+    # path's helper calls (measured in BENCHMARKS.md). Anything else (no extension, a closed
+    # database, keys or values that are not bytes or are over the extension's limit) takes the
+    # shared path in _Reads.
 
     def _use_ctypes(self) -> None:
         """Makes this database's calls go through ctypes alone (tests and benchmarks compare

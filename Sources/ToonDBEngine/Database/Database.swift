@@ -379,26 +379,24 @@ public final class Database: @unchecked Sendable {
             if lookup.hit { return }
             if lookup.admit { miss = lookup }
         }
+        // The tables' answer, kept by the row cache first when it admitted the miss.
+        func answer(_ value: UnsafeRawBufferPointer?) {
+            if let miss { rowCache.insert(key, miss, value: value) }
+            body(value)
+        }
         var answered = false
         _ = try version.firstAnswer(for: key) { (table) throws(StorageError) -> Void? in
             try tableCache.reader(for: table).withLookup(key, snapshot: snapshot) { found in
                 switch found {
                 case .notFound: return
-                case .value(let value, _):
-                    if let miss { rowCache.insert(key, miss, value: value) }
-                    body(value)
-                case .deleted:
-                    if let miss { rowCache.insert(key, miss, value: nil) }
-                    body(nil)
+                case .value(let value, _): answer(value)
+                case .deleted: answer(nil)
                 }
                 answered = true
             }
             return answered ? () : nil
         }
-        if !answered {
-            if let miss { rowCache.insert(key, miss, value: nil) }
-            body(nil)
-        }
+        if !answered { answer(nil) }
     }
 
     /// ``visitValue(of:_:)`` for several keys at one snapshot: `body(i, value)` for each key

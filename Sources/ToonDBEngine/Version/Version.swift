@@ -20,7 +20,7 @@ final class Version: Sendable {
     init(levels: [[FileMetadata]] = Array(repeating: [], count: VersionSet.levelCount)) {
         self.levels = levels
         id = Self.ids.add(1, ordering: .relaxed).newValue
-        maxLSN = levels.joined().map(\.maxLSN).max() ?? 0
+        maxLSN = levels.joined().reduce(0) { Swift.max($0, $1.maxLSN) }
     }
 
     var tableCount: Int { levels.reduce(0) { $0 + $1.count } }
