@@ -4,7 +4,7 @@
 // Layers, bottom to top (a write travels up this list):
 //   CToonDBChecksum, CToonDBURing  C shims (CRC32C with SSE4.2, an opaque liburing handle)
 //   CToonDBPrefetch                 a software prefetch (Swift has no intrinsic)
-//   CToonDBMemory                   an in-order copy (WAL appends into a mapped segment)
+//   CToonDBMemory                   an in-order copy (WAL appends into a mapped segment), the SIGBUS guard of table mappings
 //   CToonDBVectorKernels            C distance kernels (AVX-512 / AVX2+FMA / baseline, chosen at load)
 //   ToonDBIO                        files and the I/O backends (io_uring, POSIX) behind one protocol
 //   ToonDBFormat                    encodings shared by every on-disk format, StorageError
@@ -57,7 +57,7 @@ let package = Package(
         ]),
         .target(name: "ToonDBFormat", dependencies: ["CToonDBChecksum", "ToonDBIO"]),
         .target(name: "ToonDBWAL", dependencies: ["ToonDBFormat", "ToonDBIO"]),
-        .target(name: "ToonDBTable", dependencies: ["CToonDBPrefetch", "ToonDBFormat", "ToonDBIO"]),
+        .target(name: "ToonDBTable", dependencies: ["CToonDBMemory", "CToonDBPrefetch", "ToonDBFormat", "ToonDBIO"]),
         .target(name: "ToonDBEngine", dependencies: [
             "CToonDBPrefetch", "ToonDBFormat", "ToonDBIO", "ToonDBWAL", "ToonDBTable",
             .product(name: "Atomics", package: "swift-atomics"),

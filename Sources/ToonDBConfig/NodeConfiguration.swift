@@ -52,6 +52,7 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var targetTableSize: Int64
     public var walSegmentSize: Int64
     public var walMappedAppends: Bool
+    public var tableMappedReads: Bool
     public var ioBackend: IOBackendSelector.Preference
 
     // [log]
@@ -105,6 +106,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         targetTableSize = defaults.targetTableSize
         walSegmentSize = defaults.walSegmentSize
         walMappedAppends = defaults.walMappedAppends
+        tableMappedReads = defaults.tableMappedReads
         ioBackend = defaults.ioBackend
         logLevel = .info
     }
@@ -136,6 +138,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         options.targetTableSize = targetTableSize
         options.walSegmentSize = walSegmentSize
         options.walMappedAppends = walMappedAppends
+        options.tableMappedReads = tableMappedReads
         options.ioBackend = ioBackend
         var logger = Logger(label: "toondb.engine")
         logger.logLevel = logLevel
@@ -205,7 +208,7 @@ public struct NodeConfiguration: Sendable, Equatable {
                 return ["data_dir", "sync_mode", "sync_interval_ms", "group_commit", "wal_enabled", "memtable_size", "max_immutable_memtables",
                         "max_value_size", "block_size", "block_cache_size", "row_cache_size", "bloom_bits_per_key", "max_open_tables",
                         "level0_compaction_trigger", "level0_slowdown_trigger", "level0_stop_trigger", "level1_max_bytes",
-                        "level_size_multiplier", "target_table_size", "wal_segment_size", "wal_mapped_appends", "io_backend"]
+                        "level_size_multiplier", "target_table_size", "wal_segment_size", "wal_mapped_appends", "table_mapped_reads", "io_backend"]
             case .log:
                 return ["level"]
             case .server:
@@ -268,6 +271,8 @@ public struct NodeConfiguration: Sendable, Equatable {
             walSegmentSize = try field.size(in: 4 * KiB...4 * GiB)
         case (.storage, "wal_mapped_appends"):
             walMappedAppends = try field.bool()
+        case (.storage, "table_mapped_reads"):
+            tableMappedReads = try field.bool()
         case (.storage, "io_backend"):
             ioBackend = try field.choice([IOBackendSelector.Preference.automatic, .ioUring, .posix])
         case (.log, "level"):

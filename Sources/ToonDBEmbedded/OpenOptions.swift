@@ -134,6 +134,7 @@ struct OpenOptions {
         "target_table_size_bytes": { o, v throws(StorageError) in o.database.targetTableSize = Int64(try v.bytes()) },
         "wal_segment_size_bytes": { o, v throws(StorageError) in o.database.walSegmentSize = Int64(try v.bytes()) },
         "wal_mapped_appends": { o, v throws(StorageError) in o.database.walMappedAppends = try v.bool() },
+        "table_mapped_reads": { o, v throws(StorageError) in o.database.tableMappedReads = try v.bool() },
         "io_backend": { o, v throws(StorageError) in
             o.database.ioBackend = try v.choice([("auto", .automatic), ("automatic", .automatic), ("io_uring", .ioUring), ("posix", .posix)])
         },

@@ -45,3 +45,52 @@ public struct FileMapping: ~Copyable, @unchecked Sendable {
         toondb_copy_in_order(destination, source, bytes.count)
     }
 }
+
+/// A read-only, shared memory mapping of a whole immutable file, unmapped when the value is
+/// destroyed.
+///
+/// Reads from it are loads from the kernel's page cache: no system call, no copy, no cache of
+/// our own in between. A load the kernel cannot serve (a media error, or the file truncated by
+/// someone else after it was mapped) would raise SIGBUS and kill the process; the mapping is
+/// registered with a guard (`toondb_map_guard_register`) that turns such a fault into a page of
+/// zeros and a count, ``faults``. A reader compares the count before and after it reads, and
+/// reports an I/O error when it changed.
+public struct ReadOnlyFileMapping: ~Copyable, @unchecked Sendable {
+    /// The first byte of the file.
+    public let base: UnsafeRawPointer
+    /// The file's length when it was mapped; bytes from `base` to `base + length` may be read.
+    public let length: Int
+    private let mappedLength: Int
+    private let guardSlot: Int32
+
+    /// Maps all `length` bytes of `file` for reading.
+    ///
+    /// - Throws: ``IOError`` when `mmap` fails, or when the guard has no free slot (4,096
+    ///   mappings at once).
+    public init(_ file: borrowing File, length: Int) throws(IOError) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let rounded = max(page, (length + page - 1) / page * page)
+        guard let start = mmap(nil, rounded, PROT_READ, MAP_SHARED, file.descriptor, 0),
+              start != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw IOError.last("mmap", path: file.path, detail: "length \(rounded), read-only")
+        }
+        let slot = toondb_map_guard_register(start, rounded)
+        guard slot >= 0 else {
+            munmap(start, rounded)
+            throw IOError(errno: EMFILE, operation: "mmap", path: file.path, detail: "no free slot in the SIGBUS guard")
+        }
+        base = UnsafeRawPointer(start)
+        self.length = length
+        mappedLength = rounded
+        guardSlot = slot
+    }
+
+    deinit {
+        toondb_map_guard_unregister(guardSlot)
+        munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
+    }
+
+    /// Loads from the mapping the kernel could not serve so far (each left a page of zeros).
+    @inline(__always)
+    public var faults: UInt64 { toondb_map_guard_faults(guardSlot) }
+}

@@ -108,6 +108,23 @@ final class Block: @unchecked Sendable {
 
     @inline(__always)
     func restart(_ index: Int) -> Int { Int(loadFixed32(base, restartsOffset &+ 4 &* index)) }
+
+    /// The block's bytes, borrowed: valid while the block is alive.
+    @inline(__always)
+    var bytes: BlockBytes {
+        BlockBytes(base: base, size: size, restartsOffset: restartsOffset, restartCount: restartCount, fileOffset: fileOffset)
+    }
+}
+
+/// A validated block's bytes and restart array, borrowed from whoever owns the memory (a
+/// ``Block``, or a table's mapping): a cursor reads a block through this, whatever holds it.
+struct BlockBytes {
+    let base: UnsafeRawPointer
+    let size: Int
+    let restartsOffset: Int
+    let restartCount: Int
+    /// The block's offset in its file (for error messages).
+    let fileOffset: Int64
 }
 
 /// Why a block's entries could not be decoded (turned into a ``StorageError`` naming the file
@@ -186,7 +203,9 @@ struct BlockCursorCore {
         self.key = key
     }
 
-    mutating func attach(_ block: Block) {
+    mutating func attach(_ block: Block) { attach(block.bytes) }
+
+    mutating func attach(_ block: BlockBytes) {
         base = block.base
         limit = block.restartsOffset
         restartsOffset = block.restartsOffset
@@ -290,9 +309,12 @@ struct BlockCursorCore {
     }
 
     /// Positions at the first entry whose internal key is >= `target` (at least 8 bytes),
-    /// or invalidates when every entry is smaller.
-    mutating func seek(_ target: UnsafeRawBufferPointer) throws(BlockDecodeError) {
-        if limit == 0 { invalidate(); return }
+    /// or invalidates when every entry is smaller. Returns the restart point the search
+    /// started from plus the entries stepped over after it: in a block whose every entry is a
+    /// restart point (the index), the position of the entry it lands on.
+    @discardableResult
+    mutating func seek(_ target: UnsafeRawBufferPointer) throws(BlockDecodeError) -> Int {
+        if limit == 0 { invalidate(); return 0 }
         // The last restart point whose key is < target (or restart 0).
         var low = 0
         var high = restartCount - 1
@@ -307,10 +329,13 @@ struct BlockCursorCore {
         let end = low &+ 1 < restartCount ? restart(low &+ 1) : limit
         if end > start { toondb_prefetch(base + start, end &- start) }
         try decode(at: start)
+        var position = low
         while InternalKey.compare(key.bytes, target) < 0 {
-            guard nextOffset < limit else { invalidate(); return }
+            guard nextOffset < limit else { invalidate(); return position &+ 1 }
             try decode(at: nextOffset)
+            position &+= 1
         }
+        return position
     }
 }
 

@@ -13,11 +13,16 @@ public struct TableOptions: Sendable, Equatable {
     public var writeDepth: Int
     /// The builder hands output to the stream writer in chunks of about this many bytes.
     public var writeChunkSize: Int
+    /// Point lookups read data blocks in place from a read-only mapping of the file (see
+    /// ``MappedBlocks``) instead of through the block cache. Scans, compactions and batched
+    /// lookups read through the I/O backend either way.
+    public var mapReads: Bool
 
     /// The defaults: 4 KiB blocks, a restart every 16 entries, 10 bloom bits per key, 4 writes
-    /// in flight of 256 KiB each.
+    /// in flight of 256 KiB each, mapped point lookups.
     public init(blockSize: Int = 4096, restartInterval: Int = 16, bloomBitsPerKey: Int = 10,
-                writeDepth: Int = 4, writeChunkSize: Int = 256 << 10) {
+                writeDepth: Int = 4, writeChunkSize: Int = 256 << 10, mapReads: Bool = true) {
+        self.mapReads = mapReads
         self.blockSize = blockSize
         self.restartInterval = restartInterval
         self.bloomBitsPerKey = bloomBitsPerKey

@@ -50,6 +50,9 @@ public final class TableReader: Sendable {
     let options: TableOptions
     let index: Block
     let filter: BloomFilter?
+    /// The data blocks in place in a mapping of the file, for point lookups (nil when
+    /// ``TableOptions/mapReads`` is off or the mapping was refused).
+    let mapped: MappedBlocks?
     /// Data blocks (and their trailers) lie before this offset.
     let dataLimit: UInt64
     /// Every data block's handle in file order, decoded from the index the first time a scan
@@ -57,7 +60,9 @@ public final class TableReader: Sendable {
     private let handleList = Mutex<[BlockHandle]?>(nil)
 
     private init(path: String, fileNumber: UInt64, properties: TableProperties, fileSize: Int64, file: TableFile,
-                 backend: any IOBackend, cache: BlockCache?, options: TableOptions, index: Block, filter: BloomFilter?) {
+                 backend: any IOBackend, cache: BlockCache?, options: TableOptions, index: Block, filter: BloomFilter?,
+                 mapped: MappedBlocks?) {
+        self.mapped = mapped
         self.path = path
         self.fileNumber = fileNumber
         self.properties = properties
@@ -125,8 +130,10 @@ public final class TableReader: Sendable {
             filter = BloomFilter(UnsafeRawBufferPointer(start: raw, count: Int(footer.filter.size)))
             raw.deallocate()
         }
+        // The index has one entry, and one restart point, per data block.
+        let mapped = options.mapReads ? MappedBlocks(file.file, length: size, blockCount: index.restartCount) : nil
         return TableReader(path: path, fileNumber: fileNumber, properties: properties, fileSize: size, file: file,
-                           backend: backend, cache: cache, options: options, index: index, filter: filter)
+                           backend: backend, cache: cache, options: options, index: index, filter: filter, mapped: mapped)
     }
 
     // MARK: Reading blocks
@@ -250,6 +257,11 @@ public final class TableReader: Sendable {
 
     /// Turns a decoding failure inside `block` into a corruption error naming the file.
     func corruption(_ error: BlockDecodeError, in block: Block, what: String) -> StorageError {
+        corruption(error, in: block.bytes, what: what)
+    }
+
+    /// Turns a decoding failure inside `block` into a corruption error naming the file.
+    func corruption(_ error: BlockDecodeError, in block: BlockBytes, what: String) -> StorageError {
         .corruption("\(what) block: \(error.reason) (byte \(error.position) of \(block.size))", path: path, offset: block.fileOffset)
     }
 
@@ -311,22 +323,23 @@ public final class TableReader: Sendable {
         }
     }
 
-    /// The handle of the only data block that can hold the first entry >= `target`, or nil
-    /// when every key in the table is smaller.
+    /// The handle of the only data block that can hold the first entry >= `target`, and its
+    /// position in the index, or nil when every key in the table is smaller.
     @inline(__always)
-    func findDataBlock(_ target: UnsafeRawBufferPointer, keyBuffer: inout KeyBuffer) throws(StorageError) -> BlockHandle? {
+    func findDataBlock(_ target: UnsafeRawBufferPointer, keyBuffer: inout KeyBuffer) throws(StorageError) -> (handle: BlockHandle, ordinal: Int)? {
         var cursor = BlockCursorCore(key: keyBuffer)
         defer { keyBuffer = cursor.key }
         cursor.attach(index)
-        do { try cursor.seek(target) } catch { throw corruption(error, in: index, what: "index") }
+        let ordinal: Int
+        do { ordinal = try cursor.seek(target) } catch { throw corruption(error, in: index, what: "index") }
         guard cursor.isValid else { return nil }
-        return try decodeHandle(cursor.valueBytes)
+        return (try decodeHandle(cursor.valueBytes), ordinal)
     }
 
     /// Finds the newest version of `userKey` in `block` visible at the target's snapshot and
     /// passes it to `body`, a value in place in the block (which the caller holds).
     @inline(__always)
-    func lookup<R>(in block: Block, target: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
+    func lookup<R>(in block: BlockBytes, target: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
                    keyBuffer: inout KeyBuffer, _ body: (BorrowedLookup) -> R) throws(StorageError) -> R {
         var cursor = BlockCursorCore(key: keyBuffer)
         defer { keyBuffer = cursor.key }
@@ -363,9 +376,19 @@ public final class TableReader: Sendable {
     public func withLookup(_ userKey: UnsafeRawBufferPointer, snapshot: LSN, _ body: (BorrowedLookup) -> Void) throws(StorageError) {
         if let filter, !filter.mayContain(userKey) { return body(.notFound) }
         return try withLookupScratch(userKey, snapshot) { (target, indexKey, dataKey) throws(StorageError) in
-            guard let handle = try findDataBlock(target, keyBuffer: &indexKey) else { return body(.notFound) }
+            guard let (handle, ordinal) = try findDataBlock(target, keyBuffer: &indexKey) else { return body(.notFound) }
+            if let mapped, mapped.isIntact {
+                try checkDataHandle(handle)
+                return try mapped.read(handle, ordinal: ordinal) { (bytes, deliver) throws(StorageError) in
+                    try lookup(in: bytes, target: target, userKey: userKey, keyBuffer: &dataKey) { found in
+                        if deliver(found) { body(found) }
+                    }
+                }
+            }
             let block = try dataBlock(handle)
-            return try lookup(in: block, target: target, userKey: userKey, keyBuffer: &dataKey, body)
+            return try withExtendedLifetime(block) { () throws(StorageError) in
+                try lookup(in: block.bytes, target: target, userKey: userKey, keyBuffer: &dataKey, body)
+            }
         }
     }
 
@@ -387,7 +410,7 @@ public final class TableReader: Sendable {
                     try findDataBlock(target, keyBuffer: &indexKey)
                 }
             }
-            guard let handle = found else { continue }
+            guard let handle = found?.handle else { continue }
             if let slot = slots[handle.offset] {
                 wanted.append((i, nil, slot))
             } else if let cache, let block = cache.lookup(fileNumber: fileNumber, offset: handle.offset) {
@@ -414,7 +437,9 @@ public final class TableReader: Sendable {
             }
             results[i] = try userKeys[i].withBytes { (raw) throws(StorageError) in
                 try withLookupScratch(raw, snapshot) { (target, _, dataKey) throws(StorageError) in
-                    try lookup(in: block, target: target, userKey: raw, keyBuffer: &dataKey, TableLookup.init)
+                    try withExtendedLifetime(block) { () throws(StorageError) in
+                        try lookup(in: block.bytes, target: target, userKey: raw, keyBuffer: &dataKey, TableLookup.init)
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ private func summary(_ o: DatabaseOptions) -> [String] {
         "level0CompactionTrigger=\(o.level0CompactionTrigger)", "level0SlowdownTrigger=\(o.level0SlowdownTrigger)",
         "level0StopTrigger=\(o.level0StopTrigger)", "level1MaxBytes=\(o.level1MaxBytes)",
         "levelSizeMultiplier=\(o.levelSizeMultiplier)", "targetTableSize=\(o.targetTableSize)",
-        "walSegmentSize=\(o.walSegmentSize)", "walMappedAppends=\(o.walMappedAppends)", "epoch=\(o.epoch)", "ioBackend=\(o.ioBackend)", "backgroundWork=\(o.backgroundWork)",
+        "walSegmentSize=\(o.walSegmentSize)", "walMappedAppends=\(o.walMappedAppends)", "tableMappedReads=\(o.tableMappedReads)", "epoch=\(o.epoch)", "ioBackend=\(o.ioBackend)", "backgroundWork=\(o.backgroundWork)",
     ]
 }
 
@@ -84,6 +84,7 @@ struct NodeConfigurationTests {
             target_table_size = "32MiB"
             wal_segment_size = "16MiB"
             wal_mapped_appends = false
+            table_mapped_reads = false
             io_backend = "posix"
             [log]
             level = "debug"
@@ -129,6 +130,7 @@ struct NodeConfigurationTests {
         #expect(o.targetTableSize == 32 << 20)
         #expect(o.walSegmentSize == 16 << 20)
         #expect(o.walMappedAppends == false)
+        #expect(o.tableMappedReads == false)
         #expect(o.ioBackend == .posix)
         #expect(o.logger.logLevel == .debug)
         // Every key the parser knows appears in this document.

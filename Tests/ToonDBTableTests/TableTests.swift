@@ -92,8 +92,10 @@ struct TableRoundTripTests {
         let model = Self.model
         let path = dir.file("t.sst")
         try buildTable(path, model.entries, backend: backend)
-        for cache in [BlockCache(), nil] {
-            let reader = try TableReader.open(path: path, fileNumber: 3, backend: backend, cache: cache)
+        // Through the cache, the backend alone, and the file's mapping.
+        for (cache, mapReads) in [(BlockCache(), false), (nil, false), (BlockCache(), true)] {
+            let reader = try TableReader.open(path: path, fileNumber: 3, backend: backend, cache: cache,
+                                              options: TableOptions(mapReads: mapReads))
             var rng = SeededGenerator(seed: 99)
             var batch: [[UInt8]] = []
             var seen = (value: 0, deleted: 0, notFound: 0)
@@ -164,7 +166,7 @@ struct TableDetailTests {
         let path = dir.file("\(fileNumber).sst")
         try buildTable(path, scanModel.entries, backend: backend)
         let cache = BlockCache(capacity: 64 << 20)
-        return (try TableReader.open(path: path, fileNumber: fileNumber, backend: backend, cache: cache), cache)
+        return (try TableReader.open(path: path, fileNumber: fileNumber, backend: backend, cache: cache, options: TableOptions(mapReads: false)), cache)
     }
 
     @Test("bloom filter: no false negatives, false positives under 2% at 10 bits per key")
@@ -291,7 +293,7 @@ struct TableDetailTests {
         faulty.heal()
         let good = dir.file("good.sst")
         try buildTable(good, model.entries, backend: faulty)
-        let reader = try TableReader.open(path: good, fileNumber: 1, backend: faulty, cache: nil)
+        let reader = try TableReader.open(path: good, fileNumber: 1, backend: faulty, cache: nil, options: TableOptions(mapReads: false))
         faulty.inject(.init(readErrno: EIO))
         do {
             _ = try reader.get(model.userKeys[0], snapshot: .max)
@@ -329,6 +331,41 @@ struct TableDetailTests {
         #expect(!FileSystem.exists(path))
     }
 
+    @Test("mapped point reads: answers without the block cache; a file truncated under the mapping fails with .io, then reads go through the backend")
+    func mappedReads() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        let model = Model.random(count: 20_000, seed: 21)
+        let backend = POSIXBackend()
+        let path = dir.file("m.sst")
+        try buildTable(path, model.entries, backend: backend)
+        let cache = BlockCache(capacity: 8 << 20)
+        let reader = try TableReader.open(path: path, fileNumber: 4, backend: backend, cache: cache)
+        #expect(reader.mapped != nil)
+        for key in model.userKeys.prefix(500) {
+            #expect(try reader.get(key, snapshot: .max) == model.expected(key, snapshot: .max))
+        }
+        #expect(cache.hits == 0 && cache.misses == 0 && cache.statistics.count == 0)
+
+        // Cut the file to its first quarter while it is mapped: loads beyond the new end
+        // raise SIGBUS, which the guard absorbs. The last key's block lies past the cut.
+        let first = model.userKeys[0]
+        let last = model.userKeys[model.userKeys.count - 1]
+        try FileDamage.truncate(path, to: reader.fileSize / 4)
+        do {
+            _ = try reader.get(last, snapshot: .max)
+            Issue.record("expected an I/O error")
+        } catch {
+            #expect(error.code == .io && error.message.contains(path) && error.message.contains("mapping"))
+        }
+        #expect(reader.mapped?.isIntact == false)
+        // From now on the backend reads the table: the missing block is a short read, and a
+        // block before the cut still reads (through the cache).
+        #expect(throws: StorageError.self) { try reader.get(last, snapshot: .max) }
+        #expect(try reader.get(first, snapshot: .max) == model.expected(first, snapshot: .max))
+        #expect(cache.misses > 0)
+    }
+
     @Test("block cache: hits grow on repeated reads, evict drops a table's blocks")
     func blockCache() throws {
         let dir = TemporaryDirectory()
@@ -338,7 +375,7 @@ struct TableDetailTests {
         let path = dir.file("c.sst")
         try buildTable(path, model.entries, backend: backend)
         let cache = BlockCache(capacity: 8 << 20)
-        let reader = try TableReader.open(path: path, fileNumber: 9, backend: backend, cache: cache)
+        let reader = try TableReader.open(path: path, fileNumber: 9, backend: backend, cache: cache, options: TableOptions(mapReads: false))
         let key = model.userKeys[100]
         _ = try reader.get(key, snapshot: .max)
         let first = cache.statistics
@@ -440,7 +477,7 @@ struct TableDetailTests {
         let path = dir.file("lru.sst")
         try buildTable(path, model.entries, backend: backend)
         let cache = BlockCache(capacity: 64 << 10, shardCount: 1)
-        let reader = try TableReader.open(path: path, fileNumber: 1, backend: backend, cache: cache)
+        let reader = try TableReader.open(path: path, fileNumber: 1, backend: backend, cache: cache, options: TableOptions(mapReads: false))
         _ = try collect(reader.makeIterator())
         let stats = cache.statistics
         #expect(stats.usage <= 64 << 10 && stats.count > 5 && stats.count < Int(reader.properties.dataBlockCount))
@@ -464,8 +501,8 @@ struct TableCorruptionTests {
         return (path, model, try FileDamage.read(path))
     }
 
-    @Test("a flipped byte in a data block fails get and iteration with .corruption naming the file")
-    func dataBlock() throws {
+    @Test("a flipped byte in a data block fails get and iteration with .corruption naming the file", arguments: [false, true])
+    func dataBlock(mapReads: Bool) throws {
         let dir = TemporaryDirectory()
         defer { dir.cleanup() }
         let (_, model, bytes) = try Self.makeTable(dir)
@@ -473,14 +510,18 @@ struct TableCorruptionTests {
         broken[20] ^= 0x40
         let path = dir.file("broken.sst")
         try FileDamage.write(path, broken)
-        let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: BlockCache())
-        do {
-            _ = try reader.get(model.userKeys[0], snapshot: .max)
-            Issue.record("expected corruption")
-        } catch {
-            #expect(error.code == .corruption)
-            #expect(error.message.contains(path))
-            #expect(error.message.contains("offset 0"))
+        let reader = try TableReader.open(path: path, fileNumber: 1, backend: POSIXBackend(), cache: BlockCache(),
+                                          options: TableOptions(mapReads: mapReads))
+        // Twice: a block that failed its check is checked again, never taken as good.
+        for _ in 0..<2 {
+            do {
+                _ = try reader.get(model.userKeys[0], snapshot: .max)
+                Issue.record("expected corruption")
+            } catch {
+                #expect(error.code == .corruption)
+                #expect(error.message.contains(path))
+                #expect(error.message.contains("offset 0"))
+            }
         }
         do {
             _ = try reader.multiGet([model.userKeys[0]], snapshot: .max)

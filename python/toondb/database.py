@@ -333,7 +333,7 @@ class Database(_Reads, CollectionTransport):
         when a commit is durable; default ``"full"``), ``sync_interval_ms``, ``group_commit``,
         ``wal_enabled``, ``memtable_size_bytes``, ``max_immutable_memtables``,
         ``max_value_size_bytes``, ``block_size_bytes``, ``block_cache_size_bytes``, ``row_cache_size_bytes``,
-        ``bloom_bits_per_key``, ``max_open_tables``, ``wal_segment_size_bytes``, ``wal_mapped_appends``,
+        ``bloom_bits_per_key``, ``max_open_tables``, ``wal_segment_size_bytes``, ``wal_mapped_appends``, ``table_mapped_reads``,
         ``target_table_size_bytes``, ``io_backend`` (``"auto"``, ``"io_uring"``, ``"posix"``),
         ``default_index_policy``, ``log_level``, ``create_if_missing``, and the level-0
         triggers. An unknown key or a bad value raises :class:`DatabaseError` naming it.

@@ -105,6 +105,7 @@ public final class Database: @unchecked Sendable {
         var tableOptions = TableOptions()
         tableOptions.blockSize = options.blockSize
         tableOptions.bloomBitsPerKey = options.bloomBitsPerKey
+        tableOptions.mapReads = options.tableMappedReads
         self.tableOptions = tableOptions
         lock = try DirectoryLock.acquire(directory: path)
         do throws(StorageError) {
