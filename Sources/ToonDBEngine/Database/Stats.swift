@@ -17,6 +17,8 @@ public struct DatabaseStats: Sendable, Equatable {
     /// Write transactions committed since open, and the WAL writes (group commits) they took.
     public var commits: Int
     public var commitGroups: Int
+    /// Block cache lookups that found the block and the ones that read it: scans, compactions,
+    /// batched gets, and point reads only where tables are not mapped (`tableMappedReads`).
     public var blockCacheHits: Int
     public var blockCacheMisses: Int
     public var blockCacheBytes: Int
