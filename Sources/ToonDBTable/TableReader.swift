@@ -32,8 +32,9 @@ public enum BorrowedLookup {
 /// An open SSTable: immutable once opened and safe to use from many threads at once.
 ///
 /// Opening reads the footer, the index, the filter and the properties into memory; data
-/// blocks are read on demand (through the ``BlockCache`` when there is one), each checked
-/// against its CRC. Anything malformed read from the file is a ``StorageError`` with code
+/// blocks are read on demand, each checked against its CRC: point lookups in place from a
+/// mapping of the file (``MappedBlocks``, when ``TableOptions/mapReads``), everything else
+/// through the ``BlockCache`` when there is one. Anything malformed read from the file is a ``StorageError`` with code
 /// `.corruption` naming the file and the offset, never a crash.
 public final class TableReader: Sendable {
     /// The file's path and the number the engine gave it (the block cache key).
