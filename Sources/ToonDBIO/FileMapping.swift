@@ -20,14 +20,7 @@ public struct FileMapping: ~Copyable, @unchecked Sendable {
     /// Maps the first `length` bytes of `file` (rounded up to whole pages) for reading and
     /// writing, shared with the file.
     public init(_ file: borrowing File, length: Int) throws(IOError) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let rounded = max(page, (length + page - 1) / page * page)
-        guard let start = mmap(nil, rounded, PROT_READ | PROT_WRITE, MAP_SHARED, file.descriptor, 0),
-              start != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw IOError.last("mmap", path: file.path, detail: "length \(rounded)")
-        }
-        base = start
-        self.length = rounded
+        (base, self.length) = try mapShared(file, length: length, protection: PROT_READ | PROT_WRITE)
     }
 
     deinit { munmap(base, length) }
@@ -68,12 +61,7 @@ public struct ReadOnlyFileMapping: ~Copyable, @unchecked Sendable {
     /// - Throws: ``IOError`` when `mmap` fails, or when the guard has no free slot (4,096
     ///   mappings at once).
     public init(_ file: borrowing File, length: Int) throws(IOError) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let rounded = max(page, (length + page - 1) / page * page)
-        guard let start = mmap(nil, rounded, PROT_READ, MAP_SHARED, file.descriptor, 0),
-              start != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw IOError.last("mmap", path: file.path, detail: "length \(rounded), read-only")
-        }
+        let (start, rounded) = try mapShared(file, length: length, protection: PROT_READ)
         let slot = toondb_map_guard_register(start, rounded)
         guard slot >= 0 else {
             munmap(start, rounded)
@@ -94,3 +82,16 @@ public struct ReadOnlyFileMapping: ~Copyable, @unchecked Sendable {
     @inline(__always)
     public var faults: UInt64 { toondb_map_guard_faults(guardSlot) }
 }
+
+/// Maps the first `length` bytes of `file` (rounded up to whole pages, at least one) shared
+/// with the file; returns the mapping's start and length.
+private func mapShared(_ file: borrowing File, length: Int, protection: Int32) throws(IOError) -> (UnsafeMutableRawPointer, Int) {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let rounded = max(page, (length + page - 1) / page * page)
+    guard let start = mmap(nil, rounded, protection, MAP_SHARED, file.descriptor, 0),
+          start != UnsafeMutableRawPointer(bitPattern: -1) else {
+        throw IOError.last("mmap", path: file.path, detail: "length \(rounded)\(protection & PROT_WRITE == 0 ? ", read-only" : "")")
+    }
+    return (start, rounded)
+}
+

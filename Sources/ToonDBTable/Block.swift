@@ -15,20 +15,18 @@ import ToonDBFormat
 /// pointers into them: the very buffer the block was read into, either its own or a
 /// ``BlockRun`` shared with the blocks read together with it.
 final class Block: @unchecked Sendable {
-    /// The contents (`size` bytes; the allocation may be longer, e.g. hold the trailer).
-    let base: UnsafeRawPointer
-    let size: Int
-    /// Where the restart array starts, which is also the end of the entries.
-    let restartsOffset: Int
-    let restartCount: Int
-    /// The block's offset in its file (for error messages and as the cache key).
-    let fileOffset: Int64
+    /// The contents and their layout, valid while the block is alive (the allocation may be
+    /// longer than `bytes.size`, e.g. hold the trailer).
+    let bytes: BlockBytes
     /// The block's own allocation (freed with it), or nil when `run` holds the bytes.
     private let allocation: UnsafeMutableRawPointer?
     private let run: BlockRun?
 
+    /// The block's offset in its file (for error messages and as the cache key).
+    var fileOffset: Int64 { bytes.fileOffset }
+
     /// Bytes charged to the block cache.
-    var charge: Int { size + TableFormat.blockTrailerSize + 96 }
+    var charge: Int { bytes.size + TableFormat.blockTrailerSize + 96 }
 
     /// A block at `base`, in memory it owns (`allocation`, deallocated with the block) or in a
     /// `run` it keeps alive. The contents must have been validated by ``validate(_:size:)``.
@@ -36,11 +34,7 @@ final class Block: @unchecked Sendable {
                  layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
         self.allocation = allocation
         self.run = run
-        self.base = base
-        self.size = size
-        self.restartsOffset = layout.restartsOffset
-        self.restartCount = layout.restartCount
-        self.fileOffset = fileOffset
+        bytes = BlockBytes(base: base, size: size, layout: layout, fileOffset: fileOffset)
     }
 
     deinit { allocation?.deallocate() }
@@ -52,10 +46,10 @@ final class Block: @unchecked Sendable {
     /// its first hit, so a block that stays cached does not keep its whole run (up to 256 KiB)
     /// allocated after the others are evicted.
     func owningCopy() -> Block {
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(size, 1), alignment: 16)
-        copy.copyMemory(from: base, byteCount: size)
-        return Block(base: UnsafeRawPointer(copy), allocation: copy, run: nil, size: size,
-                     layout: (restartsOffset, restartCount), fileOffset: fileOffset)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes.size, 1), alignment: 16)
+        copy.copyMemory(from: bytes.base, byteCount: bytes.size)
+        return Block(base: UnsafeRawPointer(copy), allocation: copy, run: nil, size: bytes.size,
+                     layout: (bytes.restartsOffset, bytes.restartCount), fileOffset: bytes.fileOffset)
     }
 
     /// Checks the restart array of `size` bytes at `base`; returns where it starts and how
@@ -105,15 +99,6 @@ final class Block: @unchecked Sendable {
         }
         return Block(base: base, allocation: allocation, run: run, size: size, layout: layout, fileOffset: fileOffset)
     }
-
-    @inline(__always)
-    func restart(_ index: Int) -> Int { Int(loadFixed32(base, restartsOffset &+ 4 &* index)) }
-
-    /// The block's bytes, borrowed: valid while the block is alive.
-    @inline(__always)
-    var bytes: BlockBytes {
-        BlockBytes(base: base, size: size, restartsOffset: restartsOffset, restartCount: restartCount, fileOffset: fileOffset)
-    }
 }
 
 /// A validated block's bytes and restart array, borrowed from whoever owns the memory (a
@@ -125,6 +110,14 @@ struct BlockBytes {
     let restartCount: Int
     /// The block's offset in its file (for error messages).
     let fileOffset: Int64
+
+    init(base: UnsafeRawPointer, size: Int, layout: (restartsOffset: Int, restartCount: Int), fileOffset: Int64) {
+        self.base = base
+        self.size = size
+        restartsOffset = layout.restartsOffset
+        restartCount = layout.restartCount
+        self.fileOffset = fileOffset
+    }
 }
 
 /// Why a block's entries could not be decoded (turned into a ``StorageError`` naming the file

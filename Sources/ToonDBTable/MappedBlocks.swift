@@ -57,21 +57,22 @@ final class MappedBlocks: @unchecked Sendable {
     @inline(__always)
     func read<R>(_ handle: BlockHandle, ordinal: Int,
                  _ read: (BlockBytes, _ deliver: (BorrowedLookup) -> Bool) throws(StorageError) -> R) throws(StorageError) -> R {
+        // Faults are only ever counted up: once the mapping is not intact it stays so, and the
+        // check after `read` also covers a fault met before `deliver` or while `body` copied.
+        let result: R
         do throws(StorageError) {
-            let bytes = try block(handle, ordinal: ordinal)
-            var failed = false
-            let result = try read(bytes) { found in
+            result = try read(try block(handle, ordinal: ordinal)) { found in
                 // The value is copied out by the caller's body: fault its pages in first.
                 if case .value(let value, _) = found, let start = value.baseAddress { toondb_map_guard_touch(start, value.count) }
-                failed = !isIntact
-                return !failed
+                return isIntact
             }
-            if failed || !isIntact { throw unreadable(handle) }
-            return result
         } catch {
+            // A page of zeros fails the checks: report what really happened.
             if !isIntact { throw unreadable(handle) }
             throw error
         }
+        if !isIntact { throw unreadable(handle) }
+        return result
     }
 
     private func unreadable(_ handle: BlockHandle) -> StorageError {
@@ -89,7 +90,7 @@ final class MappedBlocks: @unchecked Sendable {
             // Checked before: the file does not change, so its restart array is still valid.
             let count = Int(loadFixed32(base, size &- 4))
             let restartsOffset = size &- 4 &- 4 &* count
-            return BlockBytes(base: base, size: size, restartsOffset: restartsOffset, restartCount: restartsOffset == 0 ? 0 : count,
+            return BlockBytes(base: base, size: size, layout: (restartsOffset, restartsOffset == 0 ? 0 : count),
                               fileOffset: Int64(handle.offset))
         }
         try verifyBlockTrailer(base, size: size, path: path, offset: Int64(handle.offset), what: "data")
@@ -99,7 +100,6 @@ final class MappedBlocks: @unchecked Sendable {
         // Marked only when every load of the check was served (a zeroed page fails the CRC
         // anyway; this keeps the rule obvious).
         if word < wordCount, isIntact { checked[word].bitwiseOr(bit, ordering: .relaxed) }
-        return BlockBytes(base: base, size: size, restartsOffset: layout.restartsOffset, restartCount: layout.restartCount,
-                          fileOffset: Int64(handle.offset))
+        return BlockBytes(base: base, size: size, layout: layout, fileOffset: Int64(handle.offset))
     }
 }

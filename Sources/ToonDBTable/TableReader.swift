@@ -132,7 +132,7 @@ public final class TableReader: Sendable {
             raw.deallocate()
         }
         // The index has one entry, and one restart point, per data block.
-        let mapped = options.mapReads ? MappedBlocks(file.file, length: size, blockCount: index.restartCount) : nil
+        let mapped = options.mapReads ? MappedBlocks(file.file, length: size, blockCount: index.bytes.restartCount) : nil
         return TableReader(path: path, fileNumber: fileNumber, properties: properties, fileSize: size, file: file,
                            backend: backend, cache: cache, options: options, index: index, filter: filter, mapped: mapped)
     }
